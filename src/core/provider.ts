@@ -1,0 +1,75 @@
+import type { ChatChunk, ChatCompletion, ChatRequest } from './types.js';
+
+/**
+ * What the gateway knows about a provider before calling it. Serialised by /v1/providers
+ * (snake_case there); never contains a key.
+ */
+export interface ProviderInfo {
+  /** Unique id, as users write it in `provider` (for example `Groq`). */
+  readonly id: string;
+  readonly label: string;
+  /** Where a human reads about it / signs up. */
+  readonly url: string;
+  /** Grouping family (for example `HuggingFace` for `HuggingChat`), or null. */
+  readonly parent: string | null;
+  /** True when the upstream refuses calls without a key. */
+  readonly needsAuth: boolean;
+  /** Where to get a key. */
+  readonly loginUrl: string | null;
+  /** Model used when the request's `model` is empty. */
+  readonly defaultModel: string;
+  readonly models: readonly string[];
+  readonly imageModels: readonly string[];
+  readonly visionModels: readonly string[];
+  /** Public name → the upstream's model id. */
+  readonly aliases: Readonly<Record<string, string>>;
+  readonly supportsStream: boolean;
+  /** Request fields this provider honours (others are dropped before the call). */
+  readonly params: readonly string[];
+}
+
+export interface ChatCall {
+  /** The OpenAI body, `model` already resolved through the provider's aliases. */
+  readonly request: ChatRequest;
+  /** The key meant for this provider, if any. */
+  readonly apiKey: string | undefined;
+  /** Aborted when the client goes away or the attempt times out. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The promise settles once the upstream accepted the call (2xx headers): failures before that
+ * are thrown as `UpstreamError`; later failures are thrown from the iterator. Calling `return()`
+ * on the iterator cancels the upstream work.
+ */
+export type ChatResult =
+  | { readonly type: 'completion'; readonly completion: ChatCompletion }
+  | { readonly type: 'stream'; readonly chunks: AsyncIterable<ChatChunk> };
+
+/** Whether a provider can run now, and if not, what the user should do. */
+export interface Availability {
+  readonly ok: boolean;
+  readonly reason?: string;
+}
+
+export interface Provider extends ProviderInfo {
+  /**
+   * Readiness apart from keys (keys are the router's business): for example whether the
+   * embedded model file can be had. Absent means always ready.
+   */
+  availability?(): Availability;
+  chat(call: ChatCall): Promise<ChatResult>;
+  /** Release sockets, models, timers. */
+  close?(): Promise<void>;
+}
+
+/** Resolves a requested model name through a provider's aliases; empty means its default. */
+export function resolveModel(provider: ProviderInfo, requested: string): string {
+  if (requested === '') return provider.defaultModel;
+  return Object.hasOwn(provider.aliases, requested) ? (provider.aliases[requested] as string) : requested;
+}
+
+/** True when the provider lists the model (by id or alias). */
+export function servesModel(provider: ProviderInfo, model: string): boolean {
+  return Object.hasOwn(provider.aliases, model) || provider.models.includes(model);
+}
