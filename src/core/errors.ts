@@ -53,6 +53,7 @@ export type FailureKind =
   | 'bad_response' // unparseable or wrong-shaped body
   | 'model_not_found' // the upstream does not serve the model
   | 'bad_request' // the upstream rejected the request itself (400/422)
+  | 'unavailable' // the provider cannot run here now (no model file, not configured)
   | 'aborted'; // the client went away
 
 export class UpstreamError extends Error {

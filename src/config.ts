@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { defaultTimeouts, type Timeouts } from './core/http.js';
+
+/** One entry of `providers` in interference.config.json. */
+export interface ProviderOverride {
+  id: string;
+  /** `"openai"` adds a custom OpenAI-compatible provider when `id` is new. */
+  api?: string;
+  baseUrl?: string;
+  apiKey?: string;
+  models?: string[];
+  label?: string;
+  url?: string;
+  defaultModel?: string;
+  aliases?: Record<string, string>;
+}
+
+export interface LocalModelSettings {
+  /** GGUF path, `hf:` URI or https URL. */
+  model: string;
+  cacheDir: string;
+  threads: number;
+  contextSize: number;
+  parallel: number;
+  hfEndpoint: string | undefined;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  configPath: string | null;
+  providers: ProviderOverride[];
+  env: Readonly<Record<string, string | undefined>>;
+  local: LocalModelSettings;
+  timeouts: Timeouts;
+  /** Largest request body accepted, bytes. */
+  maxBodyBytes: number;
+  /** One JSON line per request on stderr. */
+  log: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The default embedded model: a small real instruct model, fetched on first use. */
+export const defaultLocalModel = 'hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0';
+
+export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, cwd = process.cwd()): Config {
+  const explicitPath = env.INTERFERENCE_CONFIG;
+  const configPath = explicitPath ? path.resolve(cwd, explicitPath) : path.resolve(cwd, 'interference.config.json');
+  let providers: ProviderOverride[] = [];
+  let found: string | null = null;
+  if (existsSync(configPath)) {
+    providers = parseConfigFile(configPath);
+    found = configPath;
+  } else if (explicitPath) {
+    throw new ConfigError(`INTERFERENCE_CONFIG points at ${configPath}, which does not exist`);
+  }
+  return {
+    host: env.HOST || '127.0.0.1',
+    port: integer(env, 'PORT', 1337, 0, 65535),
+    configPath: found,
+    providers,
+    env,
+    local: {
+      model: env.INTERFERENCE_LOCAL_MODEL || defaultLocalModel,
+      cacheDir: env.INTERFERENCE_MODELS_DIR || path.join(homedir(), '.cache', 'interference', 'models'),
+      threads: integer(env, 'INTERFERENCE_LOCAL_THREADS', 1, 1, 256),
+      contextSize: integer(env, 'INTERFERENCE_LOCAL_CONTEXT', 2048, 64, 1 << 20),
+      parallel: integer(env, 'INTERFERENCE_LOCAL_PARALLEL', 2, 1, 64),
+      hfEndpoint: env.HF_ENDPOINT || undefined,
+    },
+    timeouts: {
+      connectMs: integer(env, 'INTERFERENCE_CONNECT_TIMEOUT_MS', defaultTimeouts.connectMs, 1, 600_000),
+      firstByteMs: integer(env, 'INTERFERENCE_FIRST_BYTE_TIMEOUT_MS', defaultTimeouts.firstByteMs, 1, 3_600_000),
+      idleMs: integer(env, 'INTERFERENCE_IDLE_TIMEOUT_MS', defaultTimeouts.idleMs, 1, 3_600_000),
+    },
+    maxBodyBytes: integer(env, 'INTERFERENCE_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1 << 30),
+    log: env.INTERFERENCE_LOG !== '0' && env.INTERFERENCE_LOG !== 'off',
+  };
+}
+
+function integer(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+const stringFields = ['api', 'baseUrl', 'apiKey', 'label', 'url', 'defaultModel'] as const;
+
+function parseConfigFile(file: string): ProviderOverride[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`${file}: the top level must be an object like {"providers": [...]}`);
+  }
+  const list = (parsed as Record<string, unknown>).providers;
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new ConfigError(`${file}: "providers" must be an array`);
+  return list.map((entry, index) => {
+    const where = `${file}: providers[${index}]`;
+    if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${where} must be an object`);
+    const record = entry as Record<string, unknown>;
+    if (typeof record.id !== 'string' || record.id.trim() === '' || /\s/.test(record.id)) {
+      throw new ConfigError(`${where}.id must be a non-empty string without spaces`);
+    }
+    const override: ProviderOverride = { id: record.id };
+    for (const field of stringFields) {
+      const value = record[field];
+      if (value === undefined) continue;
+      if (typeof value !== 'string') throw new ConfigError(`${where}.${field} must be a string`);
+      override[field] = value;
+    }
+    if (record.models !== undefined) {
+      if (!Array.isArray(record.models) || !record.models.every((m) => typeof m === 'string')) {
+        throw new ConfigError(`${where}.models must be an array of strings`);
+      }
+      override.models = record.models as string[];
+    }
+    if (record.aliases !== undefined) {
+      const aliases = record.aliases;
+      if (typeof aliases !== 'object' || aliases === null || !Object.values(aliases).every((v) => typeof v === 'string')) {
+        throw new ConfigError(`${where}.aliases must be an object of strings`);
+      }
+      override.aliases = aliases as Record<string, string>;
+    }
+    return override;
+  });
+}
+
+/** `<ID>_API_KEY` / `<ID>_BASE_URL` naming: id upper-cased, other characters as `_`. */
+export function envName(id: string, suffix: 'API_KEY' | 'BASE_URL'): string {
+  return `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${suffix}`;
+}

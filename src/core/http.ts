@@ -1,0 +1,157 @@
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { UpstreamError, kindForStatus, parseRetryAfter } from './errors.js';
+
+/** Per-attempt time limits, by phase. */
+export interface Timeouts {
+  /** TCP (and TLS) connect. */
+  connectMs: number;
+  /** From sending the request to the response headers. */
+  firstByteMs: number;
+  /** Longest silence between two body chunks. */
+  idleMs: number;
+}
+
+export const defaultTimeouts: Timeouts = { connectMs: 10_000, firstByteMs: 120_000, idleMs: 120_000 };
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+const agents = new Map<number, Agent>();
+
+/** One keep-alive agent per connect timeout (in practice: one for the process). */
+function agentFor(connectMs: number): Agent {
+  let agent = agents.get(connectMs);
+  if (agent === undefined) {
+    agent = new Agent({ connect: { timeout: connectMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });
+    agents.set(connectMs, agent);
+  }
+  return agent;
+}
+
+export async function closeAgents(): Promise<void> {
+  const all = [...agents.values()];
+  agents.clear();
+  await Promise.all(all.map((agent) => agent.close()));
+}
+
+export interface SendOptions {
+  method: 'GET' | 'POST';
+  url: string;
+  headers: Record<string, string>;
+  body?: string | Buffer;
+  signal: AbortSignal;
+  timeouts: Timeouts;
+}
+
+/**
+ * Sends one request and returns the response once headers arrived. Network failures become
+ * `UpstreamError`s with the right kind; HTTP error statuses are returned as they are.
+ */
+export async function send(options: SendOptions): Promise<UpstreamResponse> {
+  try {
+    return await request(options.url, {
+      method: options.method,
+      headers: options.headers,
+      body: options.body,
+      signal: options.signal,
+      dispatcher: agentFor(options.timeouts.connectMs),
+      headersTimeout: options.timeouts.firstByteMs,
+      bodyTimeout: options.timeouts.idleMs,
+    });
+  } catch (error) {
+    throw networkError(error, options.signal);
+  }
+}
+
+/** Classifies an error thrown by undici (or by reading its body). */
+export function networkError(error: unknown, signal?: AbortSignal): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    if (reason instanceof UpstreamError) return reason;
+    return new UpstreamError('aborted', 'request aborted', { cause: error });
+  }
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  const message = error instanceof Error ? error.message : String(error);
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new UpstreamError('timeout', 'connect timeout', { cause: error });
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new UpstreamError('timeout', 'no response headers within the first-byte timeout', { cause: error });
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new UpstreamError('timeout', 'the response body stalled past the idle timeout', { cause: error });
+    case 'UND_ERR_ABORTED':
+    case 'ABORT_ERR':
+      return new UpstreamError('aborted', 'request aborted', { cause: error });
+    case 'ECONNREFUSED':
+      return new UpstreamError('connection', 'connection refused', { cause: error });
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new UpstreamError('connection', `host not found (${code})`, { cause: error });
+    default:
+      return new UpstreamError('connection', code ? `${code}: ${message}` : message, { cause: error });
+  }
+}
+
+const maxErrorBody = 64 * 1024;
+
+/** Reads at most 64 KiB of a body as text (error bodies). */
+export async function readLimited(body: UpstreamResponse['body'], signal?: AbortSignal): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      const buffer = chunk as Buffer;
+      size += buffer.length;
+      if (size > maxErrorBody) {
+        parts.push(buffer.subarray(0, buffer.length - (size - maxErrorBody)));
+        body.destroy();
+        break;
+      }
+      parts.push(buffer);
+    }
+  } catch (error) {
+    throw networkError(error, signal);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * Turns a non-2xx upstream response into an UpstreamError, reading the message from the
+ * shapes vendors use: OpenAI `{error:{message}}`, HF/Ollama `{error:"…"}`, `{message}`, `{detail}`.
+ */
+export async function errorFromResponse(response: UpstreamResponse, signal?: AbortSignal): Promise<UpstreamError> {
+  const text = await readLimited(response.body, signal).catch(() => '');
+  const status = response.statusCode;
+  const { message, code } = errorMessageFrom(text);
+  const retryAfter = parseRetryAfter(response.headers);
+  return new UpstreamError(kindForStatus(status), `HTTP ${status}: ${message || 'no error message'}`, {
+    status,
+    code,
+    ...(retryAfter === undefined ? {} : { retryAfter }),
+  });
+}
+
+export function errorMessageFrom(text: string): { message: string; code: string | null } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { message: text.trim().slice(0, 500), code: null };
+  }
+  const root = Array.isArray(parsed) ? parsed[0] : parsed;
+  if (typeof root !== 'object' || root === null) return { message: String(root).slice(0, 500), code: null };
+  const record = root as Record<string, unknown>;
+  const error = record.error;
+  if (typeof error === 'string') return { message: error, code: null };
+  if (Array.isArray(error)) return { message: error.map(String).join('; '), code: null };
+  if (typeof error === 'object' && error !== null) {
+    const inner = error as Record<string, unknown>;
+    const message = typeof inner.message === 'string' ? inner.message : JSON.stringify(inner).slice(0, 500);
+    const code = typeof inner.code === 'string' ? inner.code : typeof inner.status === 'string' ? inner.status : null;
+    return { message, code };
+  }
+  if (typeof record.message === 'string') return { message: record.message, code: null };
+  if (record.detail !== undefined) return { message: typeof record.detail === 'string' ? record.detail : JSON.stringify(record.detail), code: null };
+  return { message: text.slice(0, 500), code: null };
+}

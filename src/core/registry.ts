@@ -1,0 +1,93 @@
+import type { Provider } from './provider.js';
+
+/** A provider as the gateway runs it: with its server-side key and routing flags. */
+export interface RegistryEntry {
+  readonly provider: Provider;
+  /** Key from the config file or the environment; never serialised. */
+  readonly serverKey: string | undefined;
+  /** Whether automatic routing (no `provider` in the request) may pick it. */
+  readonly autoRoute: boolean;
+  /** Where the key is read from, for messages (`GROQ_API_KEY`, ...). */
+  readonly keyVariables: readonly string[];
+  /** The embedded model: tried last by automatic routing, whatever the model asked. */
+  readonly lastResort?: boolean;
+}
+
+export interface Readiness {
+  configured: boolean;
+  reason: string | null;
+}
+
+export class Registry {
+  readonly #entries: readonly RegistryEntry[];
+  readonly #byId = new Map<string, RegistryEntry>();
+  readonly #byLowerId = new Map<string, RegistryEntry>();
+
+  constructor(entries: readonly RegistryEntry[]) {
+    this.#entries = entries;
+    for (const entry of entries) {
+      const id = entry.provider.id;
+      if (this.#byId.has(id)) throw new Error(`duplicate provider id ${id}`);
+      this.#byId.set(id, entry);
+      if (!this.#byLowerId.has(id.toLowerCase())) this.#byLowerId.set(id.toLowerCase(), entry);
+    }
+  }
+
+  all(): readonly RegistryEntry[] {
+    return this.#entries;
+  }
+
+  /** Exact id first, then case-insensitive. */
+  find(id: string): RegistryEntry | undefined {
+    return this.#byId.get(id) ?? this.#byLowerId.get(id.toLowerCase());
+  }
+
+  /** Up to three known ids close to `id` (edit distance, prefix or substring). */
+  suggest(id: string): string[] {
+    const wanted = id.toLowerCase();
+    return this.#entries
+      .map((entry) => {
+        const candidate = entry.provider.id.toLowerCase();
+        let score = editDistance(wanted, candidate);
+        if (candidate.startsWith(wanted) || wanted.startsWith(candidate)) score = Math.min(score, 1);
+        else if (wanted.length >= 3 && (candidate.includes(wanted) || wanted.includes(candidate))) score = Math.min(score, 2);
+        return { id: entry.provider.id, score };
+      })
+      .filter(({ score }) => score <= Math.max(2, Math.floor(wanted.length / 3)))
+      .sort((a, b) => a.score - b.score || a.id.localeCompare(b.id))
+      .slice(0, 3)
+      .map(({ id: suggestion }) => suggestion);
+  }
+
+  /** Whether the provider has what it needs to run now, and if not, why. */
+  readiness(entry: RegistryEntry): Readiness {
+    const availability = entry.provider.availability?.();
+    if (availability !== undefined && !availability.ok) {
+      return { configured: false, reason: availability.reason ?? `${entry.provider.id} is not available` };
+    }
+    if (entry.provider.needsAuth && entry.serverKey === undefined) {
+      return { configured: false, reason: missingKeyMessage(entry) };
+    }
+    return { configured: true, reason: null };
+  }
+}
+
+export function missingKeyMessage(entry: RegistryEntry): string {
+  const variables = entry.keyVariables.join(' or ');
+  const where = entry.provider.loginUrl ? ` (get one at ${entry.provider.loginUrl})` : '';
+  return `${entry.provider.id} needs an API key${where}: set ${variables}, add "apiKey" to its entry in interference.config.json, or send "api_key" in the request`;
+}
+
+function editDistance(a: string, b: string): number {
+  if (a === b) return 0;
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}

@@ -1,0 +1,180 @@
+import { ApiError, invalidRequest } from './errors.js';
+import { resolveModel, servesModel } from './provider.js';
+import type { Registry, RegistryEntry } from './registry.js';
+import { missingKeyMessage } from './registry.js';
+
+/**
+ * Turns the request's `provider` (+ `model`, `api_key`) into an ordered list of attempts.
+ * Accepted `provider` forms: `"A"`, `"A B C"` (failover in that order), `["A","B"]`, and
+ * OpenRouter's object `{order, only, ignore, allow_fallbacks}`.
+ */
+
+export interface ProviderPreference {
+  /** Ids in the order the user gave them; null when none were given. */
+  order: string[] | null;
+  only: string[] | null;
+  ignore: string[];
+  allowFallbacks: boolean;
+  /** The user wrote a plain string with a single id. */
+  single: boolean;
+}
+
+export interface Attempt {
+  entry: RegistryEntry;
+  /** Upstream model id after the provider's aliases. */
+  model: string;
+  apiKey: string | undefined;
+  /** Known before calling that this attempt cannot run (no key, no model file). */
+  blocked: { kind: 'auth' | 'unavailable'; message: string } | null;
+}
+
+export interface Plan {
+  attempts: Attempt[];
+  /** Ids in `provider` that matched no provider (skipped). */
+  unknown: string[];
+  /** The user chose the providers (as opposed to automatic routing). */
+  explicit: boolean;
+}
+
+export function parseProviderField(value: unknown): ProviderPreference {
+  const none: ProviderPreference = { order: null, only: null, ignore: [], allowFallbacks: true, single: false };
+  if (value === undefined || value === null) return none;
+  if (typeof value === 'string') {
+    const ids = value.split(/[\s,]+/).filter((id) => id !== '');
+    if (ids.length === 0) return none;
+    return { ...none, order: ids, allowFallbacks: false, single: ids.length === 1 };
+  }
+  if (Array.isArray(value)) {
+    const ids = idList(value, 'provider');
+    return ids.length === 0 ? none : { ...none, order: ids, allowFallbacks: false };
+  }
+  if (typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const order = record.order === undefined || record.order === null ? null : idList(record.order, 'provider.order');
+    const only = record.only === undefined || record.only === null ? null : idList(record.only, 'provider.only');
+    const ignore = record.ignore === undefined || record.ignore === null ? [] : idList(record.ignore, 'provider.ignore');
+    const fallbacks = record.allow_fallbacks;
+    if (fallbacks !== undefined && fallbacks !== null && typeof fallbacks !== 'boolean') {
+      throw invalidRequest('provider.allow_fallbacks must be a boolean', 'provider.allow_fallbacks');
+    }
+    return { order: order && order.length > 0 ? order : null, only, ignore, allowFallbacks: fallbacks !== false, single: false };
+  }
+  throw invalidRequest(
+    'provider must be a provider id, several ids separated by spaces, an array of ids, or an object {order, only, ignore, allow_fallbacks}',
+    'provider',
+  );
+}
+
+function idList(value: unknown, param: string): string[] {
+  if (!Array.isArray(value) || !value.every((id) => typeof id === 'string')) {
+    throw invalidRequest(`${param} must be an array of provider ids`, param);
+  }
+  return (value as string[]).map((id) => id.trim()).filter((id) => id !== '');
+}
+
+export interface PlanInput {
+  preference: ProviderPreference;
+  model: string;
+  apiKey: unknown;
+}
+
+export function planAttempts(registry: Registry, input: PlanInput): Plan {
+  const { preference, model } = input;
+  const unknown: string[] = [];
+  let entries: RegistryEntry[] = [];
+  if (preference.order !== null) {
+    for (const id of preference.order) {
+      const entry = registry.find(id);
+      if (entry === undefined) unknown.push(id);
+      else if (!entries.includes(entry)) entries.push(entry);
+    }
+    if (entries.length === 0) throw providerNotFound(registry, unknown);
+  }
+  const explicit = entries.length > 0;
+  if (preference.order === null || preference.allowFallbacks) {
+    for (const entry of automaticCandidates(registry, model)) if (!entries.includes(entry)) entries.push(entry);
+  }
+  if (preference.only !== null) {
+    const only = new Set(preference.only.map((id) => registry.find(id)).filter((entry) => entry !== undefined));
+    entries = entries.filter((entry) => only.has(entry));
+  }
+  if (preference.ignore.length > 0) {
+    const ignore = new Set(preference.ignore.map((id) => registry.find(id)).filter((entry) => entry !== undefined));
+    entries = entries.filter((entry) => !ignore.has(entry));
+  }
+  if (entries.length === 0) {
+    if (explicit) throw new ApiError(404, 'no provider is left after provider.only / provider.ignore', { param: 'provider', code: 'provider_not_found' });
+    throw noProviderForModel(registry, model);
+  }
+  const keys = requestKeys(registry, input.apiKey, explicit && entries.length === 1);
+  const attempts = entries.map((entry): Attempt => {
+    const requestKey = typeof keys === 'string' ? keys : keys.get(entry);
+    const apiKey = requestKey ?? entry.serverKey;
+    const availability = entry.provider.availability?.();
+    let blocked: Attempt['blocked'] = null;
+    if (availability !== undefined && !availability.ok) {
+      blocked = { kind: 'unavailable', message: availability.reason ?? `${entry.provider.id} is not available` };
+    } else if (entry.provider.needsAuth && apiKey === undefined) {
+      blocked = { kind: 'auth', message: missingKeyMessage(entry) };
+    }
+    return { entry, model: resolveModel(entry.provider, model), apiKey, blocked };
+  });
+  return { attempts, unknown, explicit };
+}
+
+/** Configured providers that serve the model: keyless first, then keyed, the embedded model last. */
+function automaticCandidates(registry: Registry, model: string): RegistryEntry[] {
+  const keyless: RegistryEntry[] = [];
+  const keyed: RegistryEntry[] = [];
+  const last: RegistryEntry[] = [];
+  for (const entry of registry.all()) {
+    if (!entry.autoRoute || !registry.readiness(entry).configured) continue;
+    if (entry.lastResort) last.push(entry);
+    else if (model === '' || servesModel(entry.provider, model)) (entry.provider.needsAuth ? keyed : keyless).push(entry);
+  }
+  return [...keyless, ...keyed, ...last];
+}
+
+/**
+ * Keys sent in the request: a string (for the one provider named) or an object keyed by
+ * provider id. A key is only ever paired with the provider it names.
+ */
+function requestKeys(registry: Registry, apiKey: unknown, singleProvider: boolean): string | Map<RegistryEntry, string> {
+  const keys = new Map<RegistryEntry, string>();
+  if (apiKey === undefined || apiKey === null || apiKey === '') return keys;
+  if (typeof apiKey === 'string') {
+    if (!singleProvider) {
+      throw invalidRequest(
+        'api_key as a string needs exactly one provider in "provider"; for several, send an object keyed by provider id, like {"Groq": "gsk_..."}',
+        'api_key',
+      );
+    }
+    return apiKey;
+  }
+  if (typeof apiKey !== 'object' || Array.isArray(apiKey)) {
+    throw invalidRequest('api_key must be a string or an object keyed by provider id', 'api_key');
+  }
+  for (const [id, key] of Object.entries(apiKey as Record<string, unknown>)) {
+    if (typeof key !== 'string') throw invalidRequest(`api_key.${id} must be a string`, `api_key.${id}`);
+    const entry = registry.find(id);
+    if (entry !== undefined && key !== '') keys.set(entry, key);
+  }
+  return keys;
+}
+
+function providerNotFound(registry: Registry, ids: string[]): ApiError {
+  const suggestions = [...new Set(ids.flatMap((id) => registry.suggest(id)))];
+  const names = ids.map((id) => `"${id}"`).join(', ');
+  const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.join(', ')}?` : '';
+  return new ApiError(404, `Provider ${names} not found.${hint} GET /v1/providers lists them all.`, {
+    param: 'provider',
+    code: 'provider_not_found',
+  });
+}
+
+function noProviderForModel(registry: Registry, model: string): ApiError {
+  const ready = registry.all().filter((entry) => registry.readiness(entry).configured).map((entry) => entry.provider.id);
+  const which = model === '' ? 'No provider is configured' : `No configured provider serves model "${model}"`;
+  const configured = ready.length > 0 ? ` Configured providers: ${ready.join(', ')}; name one in "provider" to pass any model through.` : ' Set a provider key (see GET /v1/providers) or INTERFERENCE_LOCAL_MODEL.';
+  return new ApiError(404, `${which}.${configured}`, { param: 'model', code: 'model_not_found' });
+}

@@ -1,0 +1,98 @@
+import { envName, ConfigError, type Config, type ProviderOverride } from '../config.js';
+import { Registry, type RegistryEntry } from '../core/registry.js';
+import { openAICompatibleCatalog } from './openai-compatible/catalog.js';
+import { createOpenAICompatible, type OpenAICompatibleDeclaration } from './openai-compatible/define.js';
+import { createLocalProvider } from './local/local-provider.js';
+
+/**
+ * Builds the registry from the built-in declarations, the config file's overrides and custom
+ * entries, and the environment (`<ID>_API_KEY`, `<ID>_BASE_URL`, vendors' usual names).
+ * Order matters: it is the order of /v1/providers and of automatic routing within a tier.
+ */
+export function buildRegistry(config: Config): Registry {
+  const overrides = new Map<string, ProviderOverride>();
+  for (const override of config.providers) overrides.set(override.id.toLowerCase(), override);
+  const entries: RegistryEntry[] = [];
+  const used = new Set<string>();
+
+  for (const builtin of openAICompatibleCatalog) {
+    const override = overrides.get(builtin.id.toLowerCase());
+    if (override !== undefined) used.add(override.id.toLowerCase());
+    entries.push(openAICompatibleEntry(config, applyOverride(builtin, override), override));
+  }
+
+  for (const override of config.providers) {
+    const key = override.id.toLowerCase();
+    if (used.has(key) || key === 'local') continue;
+    if (override.api !== 'openai') {
+      throw new ConfigError(
+        `provider "${override.id}" in the config file is not built in; to add it, give it "api": "openai" and a "baseUrl" (only OpenAI-compatible custom providers are supported)`,
+      );
+    }
+    if (override.baseUrl === undefined && config.env[envName(override.id, 'BASE_URL')] === undefined) {
+      throw new ConfigError(`custom provider "${override.id}" needs a "baseUrl" (ending before /chat/completions)`);
+    }
+    const declaration: OpenAICompatibleDeclaration = {
+      id: override.id,
+      label: override.label ?? override.id,
+      url: override.url ?? override.baseUrl ?? '',
+      loginUrl: null,
+      baseUrl: override.baseUrl ?? '',
+      needsAuth: false,
+      defaultModel: override.defaultModel ?? override.models?.[0] ?? '',
+      models: override.models ?? [],
+      aliases: override.aliases ?? {},
+    };
+    used.add(key);
+    entries.push(openAICompatibleEntry(config, declaration, override));
+  }
+
+  entries.push({
+    provider: createLocalProvider({
+      model: config.local.model,
+      cacheDir: config.local.cacheDir,
+      threads: config.local.threads,
+      contextSize: config.local.contextSize,
+      parallel: config.local.parallel,
+      ...(config.local.hfEndpoint === undefined ? {} : { hfEndpoint: config.local.hfEndpoint }),
+    }),
+    serverKey: undefined,
+    autoRoute: true,
+    keyVariables: [],
+    lastResort: true,
+  });
+  return new Registry(entries);
+}
+
+function applyOverride(declaration: OpenAICompatibleDeclaration, override: ProviderOverride | undefined): OpenAICompatibleDeclaration {
+  if (override === undefined) return declaration;
+  return {
+    ...declaration,
+    ...(override.baseUrl === undefined ? {} : { baseUrl: override.baseUrl }),
+    ...(override.label === undefined ? {} : { label: override.label }),
+    ...(override.url === undefined ? {} : { url: override.url }),
+    ...(override.models === undefined ? {} : { models: override.models }),
+    ...(override.defaultModel === undefined ? {} : { defaultModel: override.defaultModel }),
+    ...(override.aliases === undefined ? {} : { aliases: { ...declaration.aliases, ...override.aliases } }),
+  };
+}
+
+function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDeclaration, override: ProviderOverride | undefined): RegistryEntry {
+  const env = config.env;
+  const baseUrlVariable = envName(declaration.id, 'BASE_URL');
+  const baseUrl = override?.baseUrl ?? nonEmpty(env[baseUrlVariable]) ?? declaration.baseUrl;
+  const keyVariables = [...new Set([envName(declaration.id, 'API_KEY'), ...(declaration.apiKeyEnv ?? [])])];
+  let serverKey = nonEmpty(override?.apiKey);
+  for (const variable of keyVariables) serverKey ??= nonEmpty(env[variable]);
+  const baseUrlConfigured = override?.baseUrl !== undefined || nonEmpty(env[baseUrlVariable]) !== undefined;
+  return {
+    provider: createOpenAICompatible({ ...declaration, baseUrl }, { timeouts: config.timeouts }),
+    serverKey,
+    autoRoute: declaration.optIn !== true || baseUrlConfigured,
+    keyVariables,
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}

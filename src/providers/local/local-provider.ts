@@ -1,0 +1,328 @@
+/**
+ * The `Local` provider: a GGUF model embedded through node-llama-cpp, loaded lazily on the first
+ * call and answering every request (whatever `model` it names) with that one model, the way
+ * llama.cpp's llama-server does in single-model mode. Always streams; the router aggregates.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import {
+  getLlama,
+  LlamaChat,
+  LlamaCompletion,
+  LlamaLogLevel,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import { UpstreamError } from '../../core/errors.js';
+import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
+import type { ChatChunk, FinishReason, Usage } from '../../core/types.js';
+import { classifyModelSource, localPathOf, missingModelMessage, modelIdFromSource, resolveModelSource } from './model-source.js';
+import { countPromptTokens, planPrompt, sampling, type PromptPlan, type Sampling } from './prompt.js';
+import { SequencePool, type Lease } from './sequence-pool.js';
+
+export interface LocalOptions {
+  /** A GGUF path, an `hf:` URI or an https URL. */
+  model: string;
+  /** Where `hf:`/URL models are downloaded to. */
+  cacheDir: string;
+  /** CPU threads; keep 1 on small machines (more threads can be ~1000× slower there). */
+  threads: number;
+  /** Tokens per sequence (prompt + completion). */
+  contextSize: number;
+  /** Requests generated at once; more wait in a FIFO queue. */
+  parallel: number;
+  hfEndpoint?: string;
+  log?: (message: string) => void;
+}
+
+const FIX_HINT = 'set INTERFERENCE_LOCAL_MODEL to a GGUF path (or an hf: URI)';
+
+const PARAMS = [
+  'messages', 'model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature',
+  'top_p', 'top_k', 'stop', 'seed', 'presence_penalty', 'frequency_penalty',
+] as const;
+
+interface Engine {
+  llama: Llama;
+  model: LlamaModel;
+  context: LlamaContext;
+  pool: SequencePool<LlamaContextSequence>;
+}
+
+type StopReason = 'eogToken' | 'stopGenerationTrigger' | 'customStopTrigger' | 'maxTokens' | 'abort' | 'functionCalls';
+type Outcome = { ok: true; stopReason: StopReason; usage: Usage } | { ok: false; error: unknown };
+
+/** One generation in flight. */
+interface Job {
+  /** Settles once the first token is out, or generation ended without one. */
+  readonly started: Promise<void>;
+  /** Settles (never rejects) after generation ended and the sequence went back to the pool. */
+  readonly finished: Promise<Outcome>;
+  outcome(): Outcome | undefined;
+  stop(reason: Error): void;
+  readonly pieces: PieceQueue;
+}
+
+function finishReason(stopReason: StopReason): FinishReason {
+  return stopReason === 'maxTokens' ? 'length' : 'stop';
+}
+
+function abortedError(signal: AbortSignal): UpstreamError {
+  const reason: unknown = signal.reason;
+  const timeout = reason instanceof Error && reason.name === 'TimeoutError';
+  return new UpstreamError(timeout ? 'timeout' : 'aborted', timeout ? 'local generation timed out' : 'request aborted', { cause: reason });
+}
+
+function failure(error: unknown, signal: AbortSignal): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  if (signal.aborted) return abortedError(signal);
+  const message = error instanceof Error ? error.message : String(error);
+  return new UpstreamError('server', `local generation failed: ${message}`, { cause: error });
+}
+
+/** Text pieces from onTextChunk, handed to the stream as they come. */
+class PieceQueue {
+  private readonly items: string[] = [];
+  private wake: (() => void) | undefined;
+  private ended = false;
+
+  push(text: string): void {
+    this.items.push(text);
+    this.signal();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.signal();
+  }
+
+  /** The next piece, or undefined once ended and drained. */
+  async next(): Promise<string | undefined> {
+    while (this.items.length === 0 && !this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
+    return this.items.shift();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+}
+
+/** The OpenAI chunks of one generation: role, text pieces as they come, finish, usage. */
+async function* stream(id: string, created: number, model: string, job: Job, signal: AbortSignal): AsyncGenerator<ChatChunk> {
+  const chunk = (choices: ChatChunk['choices'], usage?: Usage): ChatChunk =>
+    usage === undefined ? { id, object: 'chat.completion.chunk', created, model, choices } : { id, object: 'chat.completion.chunk', created, model, choices, usage };
+  let done = false;
+  try {
+    yield chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]);
+    for (let piece = await job.pieces.next(); piece !== undefined; piece = await job.pieces.next()) {
+      if (piece !== '') yield chunk([{ index: 0, delta: { content: piece }, finish_reason: null, logprobs: null }]);
+    }
+    const outcome = await job.finished;
+    done = true;
+    if (!outcome.ok) throw failure(outcome.error, signal);
+    if (outcome.stopReason === 'abort') throw signal.aborted ? abortedError(signal) : new UpstreamError('aborted', 'generation stopped');
+    yield chunk([{ index: 0, delta: {}, finish_reason: finishReason(outcome.stopReason), logprobs: null }]);
+    yield chunk([], outcome.usage);
+  } finally {
+    if (!done) {
+      // The consumer left early: stop generating and wait until the sequence is back in the pool.
+      job.stop(new Error('stream closed by the consumer'));
+      await job.finished;
+    }
+  }
+}
+
+/**
+ * `return()` stops generation even when the generator has not started or is awaiting a piece
+ * (a plain async generator would queue it), and resolves once the sequence is released.
+ */
+function cancellable(generator: AsyncGenerator<ChatChunk>, job: Job): AsyncIterableIterator<ChatChunk> {
+  return {
+    next: () => generator.next(),
+    return: async () => {
+      job.stop(new Error('stream closed by the consumer'));
+      const result = await generator.return(undefined);
+      await job.finished;
+      return result;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+export function createLocalProvider(options: LocalOptions): Provider & { close(): Promise<void> } {
+  const kind = classifyModelSource(options.model);
+  const modelId = modelIdFromSource(options.model);
+  const shutdown = new AbortController();
+  const running = new Set<Job>();
+  let loading: Promise<Engine> | undefined;
+  let loadError: string | undefined;
+  let closed = false;
+
+  async function loadEngine(): Promise<Engine> {
+    const started = Date.now();
+    let modelPath: string;
+    try {
+      modelPath = await resolveModelSource(options.model, { cacheDir: options.cacheDir, hfEndpoint: options.hfEndpoint, signal: shutdown.signal, log: options.log });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const text = message.startsWith('model file not found') ? message : `cannot get local model ${options.model}: ${message}; ${FIX_HINT}`;
+      throw new UpstreamError('connection', text, { cause: error });
+    }
+    let llama: Llama | undefined;
+    let model: LlamaModel | undefined;
+    try {
+      llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: options.threads });
+      model = await llama.loadModel({ modelPath });
+      const context = await model.createContext({ contextSize: options.contextSize, sequences: options.parallel, threads: options.threads });
+      options.log?.(`local model ${modelId} loaded from ${modelPath} in ${Date.now() - started} ms (threads ${options.threads}, context ${options.contextSize} × ${options.parallel})`);
+      return { llama, model, context, pool: SequencePool.forContext(context, options.parallel) };
+    } catch (error) {
+      await model?.dispose().catch(() => undefined);
+      await llama?.dispose().catch(() => undefined);
+      const message = error instanceof Error ? error.message : String(error);
+      throw new UpstreamError('server', `cannot load local model ${modelPath}: ${message}; ${FIX_HINT}`, { cause: error });
+    }
+  }
+
+  function load(): Promise<Engine> {
+    loading ??= loadEngine().then(
+      (engine) => {
+        loadError = undefined;
+        return engine;
+      },
+      (error: unknown) => {
+        loading = undefined; // the next call tries again
+        loadError = error instanceof Error ? error.message : String(error);
+        throw error;
+      },
+    );
+    return loading;
+  }
+
+  /** Starts generating on a leased sequence; the lease is released when generation ends. */
+  function generate(lease: Lease<LlamaContextSequence>, plan: PromptPlan, settings: Sampling, signal: AbortSignal): Job {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const pieces = new PieceQueue();
+    const sequence = lease.sequence;
+    const meterStart = sequence.tokenMeter.getState();
+    let markStarted: () => void = () => undefined;
+    const firstToken = new Promise<void>((resolve) => (markStarted = resolve));
+    const common = {
+      ...settings,
+      signal: controller.signal,
+      stopOnAbortSignal: true,
+      onTextChunk: (text: string) => pieces.push(text),
+      onToken: () => markStarted(),
+    };
+    let evaluator: { dispose(): void };
+    let run: Promise<StopReason>;
+    if (plan.kind === 'completion') {
+      const completion = new LlamaCompletion({ contextSequence: sequence });
+      evaluator = completion;
+      run = completion.generateCompletionWithMeta(plan.prompt, { ...common, disableContextShift: true }).then((r) => r.metadata.stopReason);
+    } else {
+      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: plan.wrapper });
+      evaluator = chat;
+      run = chat.generateResponse(plan.history, common).then((r) => r.metadata.stopReason);
+    }
+    let outcome: Outcome | undefined;
+    const finished = run
+      .then(
+        (stopReason): Outcome => {
+          const used = sequence.tokenMeter.diff(meterStart);
+          const [prompt, completion] = [used.usedInputTokens, used.usedOutputTokens];
+          return { ok: true, stopReason, usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion } };
+        },
+        (error: unknown): Outcome => ({ ok: false, error }),
+      )
+      .then(async (result) => {
+        outcome = result;
+        signal.removeEventListener('abort', onAbort);
+        pieces.end();
+        evaluator.dispose();
+        await lease.release().catch((error: unknown) => options.log?.(`local: releasing a sequence failed: ${String(error)}`));
+        running.delete(job);
+        return result;
+      });
+    const job: Job = {
+      started: Promise.race([firstToken, finished.then(() => undefined)]),
+      finished,
+      outcome: () => outcome,
+      stop: (reason) => controller.abort(reason),
+      pieces,
+    };
+    running.add(job);
+    return job;
+  }
+
+  return {
+    id: 'Local',
+    label: 'Local (embedded llama.cpp)',
+    url: 'https://github.com/withcatai/node-llama-cpp',
+    parent: null,
+    needsAuth: false,
+    loginUrl: null,
+    defaultModel: modelId,
+    models: [modelId],
+    imageModels: [],
+    visionModels: [],
+    aliases: { local: modelId },
+    supportsStream: true,
+    params: PARAMS,
+
+    availability(): Availability {
+      if (closed) return { ok: false, reason: 'the local provider is closed' };
+      if (loadError !== undefined) return { ok: false, reason: loadError };
+      if (kind === 'path' && !existsSync(localPathOf(options.model))) return { ok: false, reason: missingModelMessage(localPathOf(options.model)) };
+      return { ok: true };
+    },
+
+    async chat(call: ChatCall): Promise<ChatResult> {
+      if (closed) throw new UpstreamError('server', 'the local provider is closed');
+      const engine = await load();
+      if (closed) throw new UpstreamError('server', 'the local provider is closed');
+      if (call.signal.aborted) throw abortedError(call.signal);
+      const plan = planPrompt(engine.model, call.request.messages);
+      const promptTokens = countPromptTokens(engine.model, plan);
+      const room = engine.context.contextSize - promptTokens;
+      if (room < 1) {
+        throw new UpstreamError('bad_request', `the prompt (about ${promptTokens} tokens) does not fit the local model's context of ${engine.context.contextSize} tokens`);
+      }
+      let lease: Lease<LlamaContextSequence>;
+      try {
+        lease = await engine.pool.acquire(call.signal);
+      } catch (error) {
+        throw call.signal.aborted ? abortedError(call.signal) : failure(error, call.signal);
+      }
+      const job = generate(lease, plan, sampling(call.request, room), call.signal);
+      await job.started;
+      const outcome = job.outcome();
+      if (outcome !== undefined && !outcome.ok) throw failure(outcome.error, call.signal);
+      const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
+      return { type: 'stream', chunks: cancellable(stream(id, Math.floor(Date.now() / 1000), modelId, job, call.signal), job) };
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      shutdown.abort(new Error('local provider closed'));
+      const jobs = [...running];
+      for (const job of jobs) job.stop(new Error('local provider closed'));
+      await Promise.all(jobs.map((job) => job.finished));
+      const engine = await loading?.catch(() => undefined);
+      if (engine === undefined) return;
+      engine.pool.close(new UpstreamError('server', 'the local provider is closed'));
+      await engine.context.dispose();
+      await engine.model.dispose();
+      await engine.llama.dispose();
+    },
+  };
+}

@@ -1,0 +1,158 @@
+import { UpstreamError } from '../../core/errors.js';
+import { defaultTimeouts, errorFromResponse, networkError, send, type Timeouts } from '../../core/http.js';
+import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
+import type { ChatCompletion, ChatRequest } from '../../core/types.js';
+import { chunksFromSse } from './sse-chunks.js';
+
+/** Request fields an OpenAI-compatible upstream understands. */
+export const openAIChatParams = [
+  'model',
+  'messages',
+  'stream',
+  'stream_options',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'n',
+  'stop',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'response_format',
+  'user',
+  'reasoning_effort',
+] as const;
+
+/** A provider that speaks OpenAI's chat completions API: mostly data. */
+export interface OpenAICompatibleDeclaration {
+  id: string;
+  label: string;
+  url: string;
+  loginUrl: string | null;
+  parent?: string | null;
+  /** Ends before `/chat/completions`, as in OpenAI's SDK. */
+  baseUrl: string;
+  needsAuth: boolean;
+  /** Vendor's usual key variables, besides `<ID>_API_KEY`. */
+  apiKeyEnv?: readonly string[];
+  defaultModel: string;
+  models: readonly string[];
+  visionModels?: readonly string[];
+  aliases?: Readonly<Record<string, string>>;
+  /** Fields of `openAIChatParams` this upstream rejects; dropped before sending. */
+  unsupported?: readonly string[];
+  /** Whether it accepts `stream_options.include_usage` (most do). */
+  streamUsage?: boolean;
+  /**
+   * Local servers guessed at a default address (Ollama, llama.cpp): used by automatic routing
+   * only once their base URL is configured, since nothing may be listening there.
+   */
+  optIn?: boolean;
+}
+
+export interface OpenAICompatibleSettings {
+  timeouts?: Timeouts;
+}
+
+export interface OpenAICompatibleProvider extends Provider {
+  readonly baseUrl: string;
+  readonly declaration: OpenAICompatibleDeclaration;
+}
+
+export function createOpenAICompatible(
+  declaration: OpenAICompatibleDeclaration,
+  settings: OpenAICompatibleSettings = {},
+): OpenAICompatibleProvider {
+  const unsupported = new Set(declaration.unsupported ?? []);
+  const params = openAIChatParams.filter((param) => !unsupported.has(param));
+  const endpoint = `${declaration.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const timeouts = settings.timeouts ?? defaultTimeouts;
+  const streamUsage = declaration.streamUsage !== false;
+
+  function body(request: ChatRequest): string {
+    const out: Record<string, unknown> = {};
+    for (const param of params) {
+      const value = request[param];
+      if (value !== undefined) out[param] = value;
+    }
+    if (request.stream === true && streamUsage) {
+      out.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
+    }
+    return JSON.stringify(out);
+  }
+
+  async function chat(call: ChatCall): Promise<ChatResult> {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: call.request.stream === true ? 'text/event-stream' : 'application/json',
+    };
+    if (call.apiKey !== undefined) headers.authorization = `Bearer ${call.apiKey}`;
+    const response = await send({
+      method: 'POST',
+      url: endpoint,
+      headers,
+      body: body(call.request),
+      signal: call.signal,
+      timeouts,
+    });
+    if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
+    const contentType = String(response.headers['content-type'] ?? '');
+    if (contentType.includes('text/event-stream')) {
+      return { type: 'stream', chunks: chunksFromSse(response.body, call.signal) };
+    }
+    const text = await readBody(response, call.signal);
+    return { type: 'completion', completion: parseCompletion(text) };
+  }
+
+  return {
+    id: declaration.id,
+    label: declaration.label,
+    url: declaration.url,
+    parent: declaration.parent ?? null,
+    needsAuth: declaration.needsAuth,
+    loginUrl: declaration.loginUrl,
+    defaultModel: declaration.defaultModel,
+    models: declaration.models,
+    imageModels: [],
+    visionModels: declaration.visionModels ?? [],
+    aliases: declaration.aliases ?? {},
+    supportsStream: true,
+    params,
+    baseUrl: declaration.baseUrl,
+    declaration,
+    chat,
+  };
+}
+
+async function readBody(response: { body: AsyncIterable<unknown> & { destroy(): void } }, signal: AbortSignal): Promise<string> {
+  const parts: Buffer[] = [];
+  try {
+    for await (const chunk of response.body) parts.push(chunk as Buffer);
+  } catch (error) {
+    throw networkError(error, signal);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+function parseCompletion(text: string): ChatCompletion {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UpstreamError('bad_response', `the upstream answered 2xx with a body that is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (typeof value !== 'object' || value === null || !Array.isArray((value as Record<string, unknown>).choices)) {
+    const error = (value as Record<string, unknown> | null)?.error;
+    if (error !== undefined) throw new UpstreamError('server', `the upstream answered 2xx with an error: ${JSON.stringify(error).slice(0, 300)}`);
+    throw new UpstreamError('bad_response', 'the upstream answered 2xx without `choices`');
+  }
+  return value as ChatCompletion;
+}
+

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiError } from '../core/errors.js';
+import type { Registry } from '../core/registry.js';
+import type { RequestContext } from './context.js';
+import { createLogger, type Logger } from './log.js';
+import { commonHeaders, sendError, sendJson, toApiError } from './respond.js';
+import { getModel, getProvider, listModels, listProviders } from './routes/catalog.js';
+import { createChatRoute } from './routes/chat.js';
+
+export interface AppOptions {
+  registry: Registry;
+  maxBodyBytes: number;
+  log: boolean;
+  version: string;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, context: RequestContext, param: string) => Promise<void> | void;
+
+interface Route {
+  method: 'GET' | 'POST';
+  /** Exact path, or a prefix ending in `/` whose remainder is the route's parameter. */
+  path: string;
+  prefix: boolean;
+  handler: Handler;
+}
+
+/** The request handler: a static route table and one error boundary. */
+export function createApp(options: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { registry } = options;
+  const chat = createChatRoute({ registry, maxBodyBytes: options.maxBodyBytes });
+  const logger: Logger = createLogger(options.log);
+  const index = {
+    name: 'Interference',
+    version: options.version,
+    description: 'OpenAI-compatible API over many providers; choose them with the "provider" field',
+    routes: ['GET /v1/models', 'GET /v1/models/{id}', 'GET /v1/providers', 'GET /v1/providers/{id}', 'POST /v1/chat/completions', 'POST /api/{provider}/chat/completions'],
+  };
+  const routes: Route[] = [
+    { method: 'POST', path: '/v1/chat/completions', prefix: false, handler: (req, res, context) => chat(req, res, context) },
+    { method: 'GET', path: '/v1/models', prefix: false, handler: (_req, res, context) => listModels(res, registry, context.headers) },
+    { method: 'GET', path: '/v1/models/', prefix: true, handler: (_req, res, context, id) => getModel(res, registry, id, context.headers) },
+    { method: 'GET', path: '/v1/providers', prefix: false, handler: (_req, res, context) => listProviders(res, registry, context.headers) },
+    { method: 'GET', path: '/v1/providers/', prefix: true, handler: (_req, res, context, id) => getProvider(res, registry, id, context.headers) },
+    { method: 'POST', path: '/api/', prefix: true, handler: (req, res, context, rest) => providerScoped(rest, req, res, context) },
+    { method: 'GET', path: '/', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
+    { method: 'GET', path: '/v1', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
+    { method: 'GET', path: '/health', prefix: false, handler: (_req, res, context) => sendJson(res, 200, { status: 'ok' }, context.headers) },
+  ];
+
+  /** POST /api/{provider}/chat/completions: the provider chosen by the path. */
+  function providerScoped(rest: string, req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
+    const match = /^([^/]+)\/(?:v1\/)?chat\/completions$/.exec(rest);
+    if (match === null) throw notFound(`/api/${rest}`);
+    return chat(req, res, context, decodeURIComponent(match[1] as string));
+  }
+
+  return function handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const path = queryAt === -1 ? url : url.slice(0, queryAt);
+    const incomingId = req.headers['x-request-id'];
+    const id = typeof incomingId === 'string' && /^[\w.-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
+    const context: RequestContext = {
+      id,
+      query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)),
+      headers: { 'x-request-id': id },
+    };
+    res.once('finish', () => logger.request(req, res, context, started, path));
+    req.once('error', () => res.destroy());
+
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...commonHeaders,
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'authorization, content-type, x-api-key'),
+        'access-control-max-age': '86400',
+      });
+      res.end();
+      return;
+    }
+
+    let route: Route | undefined;
+    let param = '';
+    let pathMatched = false;
+    for (const candidate of routes) {
+      let matches = false;
+      if (candidate.prefix) {
+        if (path.startsWith(candidate.path) && path.length > candidate.path.length) {
+          matches = true;
+          param = safeDecode(path.slice(candidate.path.length));
+        }
+      } else matches = path === candidate.path || path === `${candidate.path}/`;
+      if (!matches) continue;
+      pathMatched = true;
+      if (candidate.method === req.method || (req.method === 'HEAD' && candidate.method === 'GET')) {
+        route = candidate;
+        break;
+      }
+    }
+    if (route === undefined) {
+      req.resume();
+      const error = pathMatched
+        ? new ApiError(405, `${req.method ?? ''} is not allowed on ${path}`, { code: 'method_not_allowed' })
+        : notFound(path);
+      sendError(res, error, context.headers);
+      return;
+    }
+    try {
+      const pending = route.handler(req, res, context, param);
+      if (pending !== undefined) pending.catch((error: unknown) => fail(res, context, error));
+    } catch (error) {
+      fail(res, context, error);
+    }
+  };
+
+  function fail(res: ServerResponse, context: RequestContext, error: unknown): void {
+    if (!(error instanceof ApiError)) logger.crash(context, error);
+    sendError(res, toApiError(error), context.headers);
+  }
+}
+
+function notFound(path: string): ApiError {
+  return new ApiError(404, `Unknown route ${path}. The API lives under /v1 (GET /v1 lists it).`, { code: 'route_not_found' });
+}
+
+function safeDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
