@@ -5,16 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import {
-  getLlama,
-  LlamaChat,
-  LlamaCompletion,
-  LlamaLogLevel,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-} from 'node-llama-cpp';
+import { getLlama, LlamaChat, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp';
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
 import { UpstreamError } from '../../core/errors.js';
 import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatChunk, FinishReason, Usage } from '../../core/types.js';
@@ -82,32 +74,26 @@ function failure(error: unknown, signal: AbortSignal): UpstreamError {
   return new UpstreamError('server', `local generation failed: ${message}`, { cause: error });
 }
 
-/** Text pieces from onTextChunk, handed to the stream as they come. */
+/** Text pieces from onTextChunk, handed to the stream as they come (a push/pull bridge). */
 class PieceQueue {
   private readonly items: string[] = [];
-  private wake: (() => void) | undefined;
+  private wake: () => void = () => undefined;
   private ended = false;
 
   push(text: string): void {
     this.items.push(text);
-    this.signal();
+    this.wake();
   }
 
   end(): void {
     this.ended = true;
-    this.signal();
+    this.wake();
   }
 
   /** The next piece, or undefined once ended and drained. */
   async next(): Promise<string | undefined> {
     while (this.items.length === 0 && !this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
     return this.items.shift();
-  }
-
-  private signal(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
   }
 }
 

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { startGateway, userMessage, type Gateway } from './support/gateway.js';
+
+interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+async function expectError(response: Response, status: number, param?: string | null): Promise<ErrorBody> {
+  assert.equal(response.status, status);
+  assert.match(response.headers.get('content-type') ?? '', /application\/json/);
+  const body = (await response.json()) as ErrorBody;
+  assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
+  assert.ok(body.error.message.length > 0);
+  if (param !== undefined) assert.equal(body.error.param, param);
+  return body;
+}
+
+/** Bad input gets a clear OpenAI-shaped 4xx; nothing a client sends causes a 500. */
+describe('bad requests', () => {
+  let gateway: Gateway;
+  before(async () => {
+    gateway = await startGateway({ env: { INTERFERENCE_MAX_BODY_BYTES: '4096' } });
+  });
+  after(() => gateway.close());
+
+  test('bad JSON, empty body and non-object bodies are 400', async () => {
+    await expectError(await gateway.post('/v1/chat/completions', '{"messages": ['), 400, null);
+    await expectError(await gateway.post('/v1/chat/completions', ''), 400, null);
+    await expectError(await gateway.post('/v1/chat/completions', '[1,2]'), 400, null);
+    await expectError(await gateway.post('/v1/chat/completions', 'null'), 400, null);
+  });
+
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['missing messages', {}, 'messages'],
+    ['messages not an array', { messages: 'hi' }, 'messages'],
+    ['empty messages', { messages: [] }, 'messages'],
+    ['a message that is not an object', { messages: [5] }, 'messages[0]'],
+    ['an unknown role', { messages: [{ role: 'wizard', content: 'x' }] }, 'messages[0].role'],
+    ['missing content', { messages: [{ role: 'user' }] }, 'messages[0].content'],
+    ['content of the wrong type', { messages: [{ role: 'user', content: 42 }] }, 'messages[0].content'],
+    ['a content part without type', { messages: [{ role: 'user', content: [{ text: 'x' }] }] }, 'messages[0].content[0]'],
+    ['model not a string', { model: 7, messages: userMessage }, 'model'],
+    ['stream not a boolean', { stream: 'yes', messages: userMessage }, 'stream'],
+    ['temperature out of range', { temperature: 9, messages: userMessage }, 'temperature'],
+    ['max_tokens not an integer', { max_tokens: 1.5, messages: userMessage }, 'max_tokens'],
+    ['stop of the wrong type', { stop: [1], messages: userMessage }, 'stop'],
+    ['provider of the wrong type', { provider: 12, messages: userMessage }, 'provider'],
+    ['api_key of the wrong type', { provider: 'Local', api_key: 12, messages: userMessage }, 'api_key'],
+    ['stream_options.include_usage not a boolean', { stream: true, stream_options: { include_usage: 1 }, messages: userMessage }, 'stream_options.include_usage'],
+  ];
+  for (const [name, body, param] of cases) {
+    test(`${name} is a 400 with param ${param}`, async () => {
+      await expectError(await gateway.post('/v1/chat/completions', body), 400, param);
+    });
+  }
+
+  test('a body over the limit is a 413', async () => {
+    const big = { messages: [{ role: 'user', content: 'x'.repeat(10_000) }] };
+    await expectError(await gateway.post('/v1/chat/completions', big), 413);
+  });
+
+  test('unknown routes and ids are JSON 404s; a wrong method is a 405', async () => {
+    await expectError(await gateway.get('/v2/nothing'), 404);
+    await expectError(await gateway.get('/v1/providers/NoSuchProvider'), 404, 'provider');
+    await expectError(await gateway.get('/v1/models/no-such-model'), 404, 'model');
+    await expectError(await gateway.post('/v1/models', {}), 405);
+    await expectError(await gateway.get('/v1/chat/completions'), 405);
+  });
+
+  test('CORS pre-flight is answered', async () => {
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'authorization, content-type' } });
+    assert.equal(response.status, 204);
+    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+  });
+
+  test('a malformed HTTP request gets a 400 and the server keeps serving', async () => {
+    const url = new URL(gateway.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(url.port), url.hostname);
+      let text = '';
+      socket.on('data', (data: Buffer) => (text += data.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.write('GARBAGE /\r\n\r\n');
+    }).catch(() => '');
+    assert.match(raw, /400/);
+    const ok = await gateway.get('/v1/providers');
+    assert.equal(ok.status, 200);
+  });
+});

@@ -1,0 +1,78 @@
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config.js';
+import { startServer, type RunningServer } from '../../src/main.js';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The tiny trained model shared beside the project (never copied into the repo). */
+export const storiesModel = path.resolve(repoRoot, '../shared/models/stories260K.gguf');
+
+export interface GatewayOptions {
+  /** Environment for the gateway; the process environment is NOT inherited (no stray keys). */
+  env?: Record<string, string>;
+  /** Written to a temporary interference.config.json when given. */
+  config?: unknown;
+}
+
+export interface Gateway extends RunningServer {
+  /** `<url>/v1` */
+  base: string;
+  post(route: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
+  get(route: string): Promise<Response>;
+}
+
+/** Starts the real server on 127.0.0.1:0 with a clean environment; the embedded model is the shared tiny one. */
+export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'interference-test-'));
+  if (options.config !== undefined) writeFileSync(path.join(dir, 'interference.config.json'), JSON.stringify(options.config));
+  const env: Record<string, string> = {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    INTERFERENCE_LOG: '0',
+    INTERFERENCE_LOCAL_MODEL: storiesModel,
+    INTERFERENCE_LOCAL_CONTEXT: '512',
+    INTERFERENCE_MODELS_DIR: path.join(dir, 'models'),
+    ...options.env,
+  };
+  const running = await startServer(loadConfig(env, dir));
+  const base = `${running.url}/v1`;
+  return {
+    ...running,
+    base,
+    post: (route, body, headers = {}) =>
+      fetch(`${running.url}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    get: (route) => fetch(`${running.url}${route}`),
+    async close() {
+      await running.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SseResult {
+  events: unknown[];
+  done: boolean;
+  raw: string;
+}
+
+/** Reads an SSE body into its parsed `data:` events; `done` tells whether `[DONE]` ended it. */
+export async function readSse(response: Response): Promise<SseResult> {
+  const raw = await response.text();
+  const events: unknown[] = [];
+  let done = false;
+  for (const block of raw.split('\n\n')) {
+    if (!block.startsWith('data: ')) continue;
+    const data = block.slice(6);
+    if (data === '[DONE]') done = true;
+    else events.push(JSON.parse(data));
+  }
+  return { events, done, raw };
+}
+
+export const userMessage = [{ role: 'user', content: 'Say hello' }];
