@@ -74,6 +74,16 @@ function failure(error: unknown, signal: AbortSignal): UpstreamError {
   return new UpstreamError('server', `local generation failed: ${message}`, { cause: error });
 }
 
+/** `promise`, or an `aborted` rejection as soon as `signal` aborts (the work itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortedError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortedError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** Text pieces from onTextChunk, handed to the stream as they come (a push/pull bridge). */
 class PieceQueue {
   private readonly items: string[] = [];
@@ -141,6 +151,8 @@ function cancellable(generator: AsyncGenerator<ChatChunk>, job: Job): AsyncItera
   };
 }
 
+const RETRY_LOAD_AFTER_MS = 60_000;
+
 export function createLocalProvider(options: LocalOptions): Provider & { close(): Promise<void> } {
   const kind = classifyModelSource(options.model);
   const modelId = modelIdFromSource(options.model);
@@ -148,6 +160,7 @@ export function createLocalProvider(options: LocalOptions): Provider & { close()
   const running = new Set<Job>();
   let loading: Promise<Engine> | undefined;
   let loadError: string | undefined;
+  let loadErrorAt = 0;
   let closed = false;
 
   async function loadEngine(): Promise<Engine> {
@@ -185,6 +198,7 @@ export function createLocalProvider(options: LocalOptions): Provider & { close()
       (error: unknown) => {
         loading = undefined; // the next call tries again
         loadError = error instanceof Error ? error.message : String(error);
+        loadErrorAt = Date.now();
         throw error;
       },
     );
@@ -266,16 +280,17 @@ export function createLocalProvider(options: LocalOptions): Provider & { close()
 
     availability(): Availability {
       if (closed) return { ok: false, reason: 'the local provider is closed' };
-      if (loadError !== undefined) return { ok: false, reason: loadError };
+      // A failed load or download marks it unavailable for a minute, then real traffic retries it.
+      if (loadError !== undefined && Date.now() - loadErrorAt < RETRY_LOAD_AFTER_MS) return { ok: false, reason: loadError };
       if (kind === 'path' && !existsSync(localPathOf(options.model))) return { ok: false, reason: missingModelMessage(localPathOf(options.model)) };
       return { ok: true };
     },
 
     async chat(call: ChatCall): Promise<ChatResult> {
       if (closed) throw new UpstreamError('server', 'the local provider is closed');
-      const engine = await load();
+      // A first call may download the model: a client that gives up stops waiting, the download goes on.
+      const engine = await untilAborted(load(), call.signal);
       if (closed) throw new UpstreamError('server', 'the local provider is closed');
-      if (call.signal.aborted) throw abortedError(call.signal);
       const plan = planPrompt(engine.model, call.request.messages);
       const promptTokens = countPromptTokens(engine.model, plan);
       const room = engine.context.contextSize - promptTokens;
