@@ -22,8 +22,8 @@ export interface DirectMeasurement {
   runs: number;
 }
 
-const PROMPT = 'Once upon a time';
-const CONTEXT_SIZE = 512;
+export const PROMPT = 'Once upon a time';
+export const CONTEXT_SIZE = 512;
 
 export async function measureDirect(modelPath: string, tokens: number, runs: number): Promise<DirectMeasurement> {
   const loadStart = performance.now();

@@ -89,15 +89,30 @@ class PieceQueue {
   private readonly items: string[] = [];
   private wake: () => void = () => undefined;
   private ended = false;
+  private scheduled = false;
 
   push(text: string): void {
     this.items.push(text);
-    this.wake();
+    this.schedule();
   }
 
   end(): void {
     this.ended = true;
-    this.wake();
+    this.schedule();
+  }
+
+  /**
+   * Wakes the consumer on the next turn of the event loop, not in this microtask: the
+   * generation loop first schedules the next token on its worker thread, so the consumer's
+   * work (JSON, socket writes) overlaps with evaluation instead of delaying it.
+   */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.wake();
+    });
   }
 
   /** The next piece, or undefined once ended and drained. */
@@ -153,7 +168,13 @@ function cancellable(generator: AsyncGenerator<ChatChunk>, job: Job): AsyncItera
 
 const RETRY_LOAD_AFTER_MS = 60_000;
 
-export function createLocalProvider(options: LocalOptions): Provider & { close(): Promise<void> } {
+export interface LocalProvider extends Provider {
+  close(): Promise<void>;
+  /** Generations running now (for tests and diagnostics). */
+  activeGenerations(): number;
+}
+
+export function createLocalProvider(options: LocalOptions): LocalProvider {
   const kind = classifyModelSource(options.model);
   const modelId = modelIdFromSource(options.model);
   const shutdown = new AbortController();
@@ -277,6 +298,8 @@ export function createLocalProvider(options: LocalOptions): Provider & { close()
     aliases: { local: modelId },
     supportsStream: true,
     params: PARAMS,
+
+    activeGenerations: () => running.size,
 
     availability(): Availability {
       if (closed) return { ok: false, reason: 'the local provider is closed' };
