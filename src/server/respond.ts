@@ -8,7 +8,7 @@ export const commonHeaders: Readonly<Record<string, string>> = {
 };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  const text = `${JSON.stringify(body)}\n`; // the newline keeps curl output readable
   res.writeHead(status, {
     ...commonHeaders,
     ...headers,
