@@ -40,6 +40,9 @@ export function normalizeChunk(chunk: ChatChunk, provider: string, fallbackModel
     }
   }
   if (chunk.usage !== undefined && chunk.usage !== null && !isUsage(chunk.usage)) delete chunk.usage;
+  // Groq reports stream usage in `x_groq.usage` on the last chunk.
+  const groq = chunk.x_groq as { usage?: unknown } | undefined;
+  if ((chunk.usage === undefined || chunk.usage === null) && isUsage(groq?.usage)) chunk.usage = groq.usage;
   return chunk;
 }
 
