@@ -39,6 +39,10 @@ export interface Config {
   maxBodyBytes: number;
   /** One JSON line per request on stderr. */
   log: boolean;
+  /** Where generated images are stored (served at /images/<file>). */
+  imagesDir: string;
+  /** Absolute base for image URLs (`https://gw.example`); default: from the request's Host. */
+  publicUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -80,7 +84,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     },
     maxBodyBytes: integer(env, 'INTERFERENCE_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1 << 30),
     log: env.INTERFERENCE_LOG !== '0' && env.INTERFERENCE_LOG !== 'off',
+    imagesDir: path.resolve(cwd, env.INTERFERENCE_IMAGES_DIR || 'generated_images'),
+    publicUrl: publicUrl(env.INTERFERENCE_PUBLIC_URL),
   };
+}
+
+function publicUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(raw)) throw new ConfigError(`INTERFERENCE_PUBLIC_URL must be an absolute http(s) URL, got ${JSON.stringify(raw)}`);
+  return raw.replace(/\/+$/, '');
 }
 
 function integer(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, min: number, max: number): number {

@@ -32,7 +32,14 @@ function readVersion(): string {
 /** Builds and starts the gateway; used by the CLI and by tests (port 0). */
 export async function startServer(config: Config): Promise<RunningServer> {
   const registry = buildRegistry(config);
-  const app = createApp({ registry, maxBodyBytes: config.maxBodyBytes, log: config.log, version });
+  const app = createApp({
+    registry,
+    maxBodyBytes: config.maxBodyBytes,
+    log: config.log,
+    version,
+    imagesDir: config.imagesDir,
+    publicUrl: config.publicUrl,
+  });
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"message":"malformed HTTP request","type":"invalid_request_error","param":null,"code":"bad_http"}}');

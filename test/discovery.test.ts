@@ -2,7 +2,27 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startGateway, type Gateway } from './support/gateway.js';
 
-const builtIns = ['HuggingChat', 'HuggingFace', 'OpenaiAPI', 'Groq', 'DeepInfra', 'OpenRouter', 'Together', 'xAI', 'DeepSeek', 'Cerebras', 'Mistral', 'Ollama', 'LlamaCpp', 'Local'];
+const builtIns = [
+  'HuggingChat',
+  'HuggingFace',
+  'OpenaiAPI',
+  'PollinationsAI',
+  'Groq',
+  'DeepInfra',
+  'OpenRouter',
+  'Together',
+  'xAI',
+  'DeepSeek',
+  'Cerebras',
+  'Mistral',
+  'Ollama',
+  'LlamaCpp',
+  'HuggingSpace',
+  'BlackForestLabs_Flux1Schnell',
+  'BlackForestLabs_Flux1Dev',
+  'StabilityAI_SD35Large',
+  'Local',
+];
 
 /** GET /v1/providers, /v1/providers/{id}, /v1/models, /v1/models/{id}. */
 describe('discovery', () => {

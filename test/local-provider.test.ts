@@ -11,7 +11,7 @@ import type { LlamaModel } from 'node-llama-cpp';
 import { UpstreamError } from '../src/core/errors.js';
 import type { ChatResult, Provider } from '../src/core/provider.js';
 import type { ChatChunk, ChatRequest } from '../src/core/types.js';
-import { createLocalProvider } from '../src/providers/local/local-provider.js';
+import { createLocalProvider, type LocalProvider } from '../src/providers/local/local-provider.js';
 import { createProgressPrinter, modelIdFromSource, resolveModelSource } from '../src/providers/local/model-source.js';
 import { flattenMessages, planPrompt, sampling, toChatHistory } from '../src/providers/local/prompt.js';
 import { SequencePool } from '../src/providers/local/sequence-pool.js';
@@ -20,7 +20,6 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const MODEL = path.resolve(repoRoot, '../shared/models/stories260K.gguf');
 const LILY = ', there was a little girl named Lily';
 
-type LocalProvider = Provider & { close(): Promise<void> };
 
 function open(model: string, extra: { cacheDir?: string; hfEndpoint?: string; parallel?: number; log?: (m: string) => void } = {}): LocalProvider {
   return createLocalProvider({ model, cacheDir: extra.cacheDir ?? os.tmpdir(), threads: 1, contextSize: 512, parallel: extra.parallel ?? 2, ...extra });
@@ -44,7 +43,7 @@ function withChatTemplate(dir: string): string {
   return file;
 }
 
-function ask(provider: Provider, fields: Partial<ChatRequest> = {}, signal = new AbortController().signal): Promise<ChatResult> {
+function ask(provider: LocalProvider, fields: Partial<ChatRequest> = {}, signal = new AbortController().signal): Promise<ChatResult> {
   const request: ChatRequest = { model: 'whatever-the-client-says', messages: [{ role: 'user', content: 'Once upon a time' }], temperature: 0, ...fields };
   return provider.chat({ request, apiKey: undefined, signal });
 }

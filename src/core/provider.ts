@@ -1,4 +1,4 @@
-import type { ChatChunk, ChatCompletion, ChatRequest } from './types.js';
+import type { ChatChunk, ChatCompletion, ChatRequest, ImageRequest, ImageResult } from './types.js';
 
 /**
  * What the gateway knows about a provider before calling it. Serialised by /v1/providers
@@ -26,6 +26,8 @@ export interface ProviderInfo {
   readonly supportsStream: boolean;
   /** Request fields this provider honours (others are dropped before the call). */
   readonly params: readonly string[];
+  /** Image request fields it honours; empty when it makes no images. */
+  readonly imageParams: readonly string[];
 }
 
 export interface ChatCall {
@@ -42,6 +44,12 @@ export interface ChatCall {
  * are thrown as `UpstreamError`; later failures are thrown from the iterator. Calling `return()`
  * on the iterator cancels the upstream work.
  */
+export interface ImageCall {
+  readonly request: ImageRequest;
+  readonly apiKey: string | undefined;
+  readonly signal: AbortSignal;
+}
+
 export type ChatResult =
   | { readonly type: 'completion'; readonly completion: ChatCompletion }
   | { readonly type: 'stream'; readonly chunks: AsyncIterable<ChatChunk> };
@@ -58,18 +66,28 @@ export interface Provider extends ProviderInfo {
    * embedded model file can be had. Absent means always ready.
    */
   availability?(): Availability;
-  chat(call: ChatCall): Promise<ChatResult>;
+  /** Absent for image-only providers. */
+  chat?(call: ChatCall): Promise<ChatResult>;
+  /** Absent for providers that make no images. */
+  images?(call: ImageCall): Promise<ImageResult>;
   /** Release sockets, models, timers. */
   close?(): Promise<void>;
 }
 
 /** Resolves a requested model name through a provider's aliases; empty means its default. */
-export function resolveModel(provider: ProviderInfo, requested: string): string {
-  if (requested === '') return provider.defaultModel;
+export function resolveModel(provider: ProviderInfo, requested: string, capability: Capability = 'chat'): string {
+  if (requested === '') return capability === 'chat' ? provider.defaultModel : (provider.imageModels[0] ?? provider.defaultModel);
   return Object.hasOwn(provider.aliases, requested) ? (provider.aliases[requested] as string) : requested;
 }
 
-/** True when the provider lists the model (by id or alias). */
-export function servesModel(provider: ProviderInfo, model: string): boolean {
-  return Object.hasOwn(provider.aliases, model) || provider.models.includes(model);
+export type Capability = 'chat' | 'images';
+
+/** True when the provider lists the model (by id or alias) for that capability. */
+export function servesModel(provider: ProviderInfo, model: string, capability: Capability = 'chat'): boolean {
+  const list = capability === 'chat' ? provider.models : provider.imageModels;
+  if (list.includes(model)) return true;
+  if (!Object.hasOwn(provider.aliases, model)) return false;
+  const target = provider.aliases[model] as string;
+  // An alias belongs to the list its target is in; targets in neither are chat aliases.
+  return capability === 'images' ? provider.imageModels.includes(target) : !provider.imageModels.includes(target);
 }

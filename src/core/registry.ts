@@ -11,6 +11,8 @@ export interface RegistryEntry {
   readonly keyVariables: readonly string[];
   /** The embedded model: tried last by automatic routing, whatever the model asked. */
   readonly lastResort?: boolean;
+  /** The user configured it (a key or a base URL): automatic routing may use it for an empty `model`. */
+  readonly configuredByUser: boolean;
 }
 
 export interface Readiness {

@@ -33,9 +33,25 @@ export type ChatOutcome =
  * gets a real status when all fail.
  */
 export async function runChat(plan: Plan, request: ChatRequest, clientSignal: AbortSignal): Promise<ChatOutcome> {
+  const stream = request.stream === true;
+  const { value, provider, attempts } = await failover(plan, clientSignal, (attempt, signal, release) =>
+    tryAttempt(attempt, request, stream, signal, release),
+  );
+  return { ...value, provider, attempts };
+}
+
+/**
+ * The failover loop shared by chat and images. `run` gets a signal that aborts when the client
+ * leaves (or the attempt is abandoned) and `release`, which detaches that signal from the client:
+ * called by `run` once the attempt is over (a stream keeps it until its end).
+ */
+export async function failover<T>(
+  plan: Plan,
+  clientSignal: AbortSignal,
+  run: (attempt: Attempt, signal: AbortSignal, release: () => void) => Promise<T>,
+): Promise<{ value: T; provider: string; attempts: AttemptRecord[] }> {
   const records: AttemptRecord[] = [];
   const failures: UpstreamError[] = [];
-  const stream = request.stream === true;
   for (const attempt of plan.attempts) {
     const provider = attempt.entry.provider.id;
     if (clientSignal.aborted) throw new UpstreamError('aborted', 'the client went away');
@@ -51,9 +67,9 @@ export async function runChat(plan: Plan, request: ChatRequest, clientSignal: Ab
     clientSignal.addEventListener('abort', onClientAbort, { once: true });
     const release = (): void => clientSignal.removeEventListener('abort', onClientAbort);
     try {
-      const outcome = await tryAttempt(attempt, request, stream, controller.signal, release);
+      const value = await run(attempt, controller.signal, release);
       records.push({ provider, outcome: 'ok', ms: elapsed(started) });
-      return { ...outcome, provider, attempts: records };
+      return { value, provider, attempts: records };
     } catch (caught) {
       release();
       controller.abort();
@@ -79,6 +95,7 @@ async function tryAttempt(
 ): Promise<AttemptOutcome> {
   const provider = attempt.entry.provider;
   const call = { request: { ...request, model: attempt.model, stream }, apiKey: attempt.apiKey, signal };
+  if (provider.chat === undefined) throw new UpstreamError('bad_request', `${provider.id} does not do chat completions`);
   const result = await provider.chat(call);
   if (!stream) {
     try {

@@ -1,5 +1,5 @@
 import { ApiError, invalidRequest } from './errors.js';
-import { resolveModel, servesModel } from './provider.js';
+import { resolveModel, servesModel, type Capability } from './provider.js';
 import type { Registry, RegistryEntry } from './registry.js';
 import { missingKeyMessage } from './registry.js';
 
@@ -24,8 +24,8 @@ export interface Attempt {
   /** Upstream model id after the provider's aliases. */
   model: string;
   apiKey: string | undefined;
-  /** Known before calling that this attempt cannot run (no key, no model file). */
-  blocked: { kind: 'auth' | 'unavailable'; message: string } | null;
+  /** Known before calling that this attempt cannot run (no key, no model file, no such capability). */
+  blocked: { kind: 'auth' | 'unavailable' | 'bad_request'; message: string } | null;
 }
 
 export interface Plan {
@@ -76,10 +76,13 @@ export interface PlanInput {
   preference: ProviderPreference;
   model: string;
   apiKey: unknown;
+  /** Chat completions or image generation; default chat. */
+  capability?: Capability;
 }
 
 export function planAttempts(registry: Registry, input: PlanInput): Plan {
   const { preference, model } = input;
+  const capability = input.capability ?? 'chat';
   const unknown: string[] = [];
   let entries: RegistryEntry[] = [];
   if (preference.order !== null) {
@@ -92,7 +95,7 @@ export function planAttempts(registry: Registry, input: PlanInput): Plan {
   }
   const explicit = entries.length > 0;
   if (preference.order === null || preference.allowFallbacks) {
-    for (const entry of automaticCandidates(registry, model)) if (!entries.includes(entry)) entries.push(entry);
+    for (const entry of automaticCandidates(registry, model, capability)) if (!entries.includes(entry)) entries.push(entry);
   }
   if (preference.only !== null) {
     const only = new Set(preference.only.map((id) => registry.find(id)).filter((entry) => entry !== undefined));
@@ -104,7 +107,7 @@ export function planAttempts(registry: Registry, input: PlanInput): Plan {
   }
   if (entries.length === 0) {
     if (explicit) throw new ApiError(404, 'no provider is left after provider.only / provider.ignore', { param: 'provider', code: 'provider_not_found' });
-    throw noProviderForModel(registry, model);
+    throw noProviderForModel(registry, model, capability);
   }
   const keys = requestKeys(registry, input.apiKey, explicit && entries.length === 1);
   const attempts = entries.map((entry): Attempt => {
@@ -112,25 +115,37 @@ export function planAttempts(registry: Registry, input: PlanInput): Plan {
     const apiKey = requestKey ?? entry.serverKey;
     const availability = entry.provider.availability?.();
     let blocked: Attempt['blocked'] = null;
-    if (availability !== undefined && !availability.ok) {
+    if (!can(entry, capability)) {
+      blocked = { kind: 'bad_request', message: `${entry.provider.id} does not ${capability === 'chat' ? 'do chat completions' : 'generate images'}` };
+    } else if (availability !== undefined && !availability.ok) {
       blocked = { kind: 'unavailable', message: availability.reason ?? `${entry.provider.id} is not available` };
     } else if (entry.provider.needsAuth && apiKey === undefined) {
       blocked = { kind: 'auth', message: missingKeyMessage(entry) };
     }
-    return { entry, model: resolveModel(entry.provider, model), apiKey, blocked };
+    return { entry, model: resolveModel(entry.provider, model, capability), apiKey, blocked };
   });
   return { attempts, unknown, explicit };
 }
 
-/** Configured providers that serve the model: keyless first, then keyed, the embedded model last. */
-function automaticCandidates(registry: Registry, model: string): RegistryEntry[] {
+function can(entry: RegistryEntry, capability: Capability): boolean {
+  return capability === 'chat' ? entry.provider.chat !== undefined : entry.provider.images !== undefined;
+}
+
+/**
+ * Configured providers that serve the model: keyless first, then keyed, the embedded model last.
+ * An empty model goes only to providers the user configured (a key or a base URL), never to a
+ * public keyless service by surprise.
+ */
+function automaticCandidates(registry: Registry, model: string, capability: Capability): RegistryEntry[] {
   const keyless: RegistryEntry[] = [];
   const keyed: RegistryEntry[] = [];
   const last: RegistryEntry[] = [];
   for (const entry of registry.all()) {
-    if (!entry.autoRoute || !registry.readiness(entry).configured) continue;
+    if (!entry.autoRoute || !can(entry, capability) || !registry.readiness(entry).configured) continue;
     if (entry.lastResort) last.push(entry);
-    else if (model === '' || servesModel(entry.provider, model)) (entry.provider.needsAuth ? keyed : keyless).push(entry);
+    else if (model === '' ? entry.configuredByUser : servesModel(entry.provider, model, capability)) {
+      (entry.provider.needsAuth ? keyed : keyless).push(entry);
+    }
   }
   return [...keyless, ...keyed, ...last];
 }
@@ -172,9 +187,13 @@ function providerNotFound(registry: Registry, ids: string[]): ApiError {
   });
 }
 
-function noProviderForModel(registry: Registry, model: string): ApiError {
-  const ready = registry.all().filter((entry) => registry.readiness(entry).configured).map((entry) => entry.provider.id);
-  const which = model === '' ? 'No provider is configured' : `No configured provider serves model "${model}"`;
+function noProviderForModel(registry: Registry, model: string, capability: Capability): ApiError {
+  const ready = registry
+    .all()
+    .filter((entry) => can(entry, capability) && registry.readiness(entry).configured)
+    .map((entry) => entry.provider.id);
+  const what = capability === 'chat' ? 'chat' : 'image';
+  const which = model === '' ? `No ${what} provider is configured` : `No configured ${what} provider serves model "${model}"`;
   const configured = ready.length > 0 ? ` Configured providers: ${ready.join(', ')}; name one in "provider" to pass any model through.` : ' Set a provider key (see GET /v1/providers) or INTERFERENCE_LOCAL_MODEL.';
   return new ApiError(404, `${which}.${configured}`, { param: 'model', code: 'model_not_found' });
 }

@@ -111,3 +111,30 @@ export interface ChatChunk {
 export interface ErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
+
+/** An image generation request, as the gateway hands it to a provider. */
+export interface ImageRequest {
+  prompt: string;
+  /** Upstream model id after the provider's aliases. */
+  model: string;
+  n: number;
+  width?: number;
+  height?: number;
+  seed?: number;
+  negativePrompt?: string;
+  /** Fields passed through to providers that know them (quality, style, ...). */
+  extra: Record<string, unknown>;
+}
+
+export interface GeneratedImage {
+  bytes: Buffer;
+  revisedPrompt?: string;
+  /** The seed actually used, when the upstream says. */
+  seed?: number;
+}
+
+export interface ImageResult {
+  images: GeneratedImage[];
+  /** The model (or Space) that really made them. */
+  model: string;
+}

@@ -3,6 +3,8 @@ import { Registry, type RegistryEntry } from '../core/registry.js';
 import { openAICompatibleCatalog } from './openai-compatible/catalog.js';
 import { createOpenAICompatible, type OpenAICompatibleDeclaration } from './openai-compatible/define.js';
 import { createLocalProvider } from './local/local-provider.js';
+import { createHuggingSpace, createSpaceProvider } from './gradio/huggingspace.js';
+import { imageSpaces } from './gradio/spaces.js';
 
 /**
  * Builds the registry from the built-in declarations, the config file's overrides and custom
@@ -20,6 +22,9 @@ export function buildRegistry(config: Config): Registry {
     if (override !== undefined) used.add(override.id.toLowerCase());
     entries.push(openAICompatibleEntry(config, applyOverride(builtin, override), override));
   }
+
+  entries.push(...huggingSpaceEntries(config, overrides.get('huggingspace')));
+  for (const entry of entries) used.add(entry.provider.id.toLowerCase());
 
   for (const override of config.providers) {
     const key = override.id.toLowerCase();
@@ -60,8 +65,24 @@ export function buildRegistry(config: Config): Registry {
     autoRoute: true,
     keyVariables: [],
     lastResort: true,
+    configuredByUser: false,
   });
   return new Registry(entries);
+}
+
+/** The HuggingSpace group and each of its Spaces (selectable alone, not routed to automatically). */
+function huggingSpaceEntries(config: Config, override: ProviderOverride | undefined): RegistryEntry[] {
+  const env = config.env;
+  const baseUrl = override?.baseUrl ?? nonEmpty(env[envName('HuggingSpace', 'BASE_URL')]);
+  const keyVariables = [envName('HuggingSpace', 'API_KEY'), 'HF_TOKEN'];
+  let serverKey = nonEmpty(override?.apiKey);
+  for (const variable of keyVariables) serverKey ??= nonEmpty(env[variable]);
+  const options = { baseUrl, timeouts: config.timeouts };
+  const shared = { serverKey, keyVariables, configuredByUser: false };
+  return [
+    { provider: createHuggingSpace(options), autoRoute: true, ...shared },
+    ...imageSpaces.map((space) => ({ provider: createSpaceProvider(space, options), autoRoute: false, ...shared })),
+  ];
 }
 
 function applyOverride(declaration: OpenAICompatibleDeclaration, override: ProviderOverride | undefined): OpenAICompatibleDeclaration {
@@ -85,11 +106,14 @@ function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDecl
   let serverKey = nonEmpty(override?.apiKey);
   for (const variable of keyVariables) serverKey ??= nonEmpty(env[variable]);
   const baseUrlConfigured = override?.baseUrl !== undefined || nonEmpty(env[baseUrlVariable]) !== undefined;
+  // A configured base URL moves images there too (a mirror or a test fake serves both).
+  const images = declaration.images === undefined || !baseUrlConfigured ? declaration.images : { api: declaration.images.api, models: declaration.images.models };
   return {
-    provider: createOpenAICompatible({ ...declaration, baseUrl }, { timeouts: config.timeouts }),
+    provider: createOpenAICompatible({ ...declaration, baseUrl, ...(images === undefined ? {} : { images }) }, { timeouts: config.timeouts }),
     serverKey,
     autoRoute: declaration.optIn !== true || baseUrlConfigured,
     keyVariables,
+    configuredByUser: serverKey !== undefined || baseUrlConfigured,
   };
 }
 

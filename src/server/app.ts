@@ -7,12 +7,16 @@ import { createLogger, type Logger } from './log.js';
 import { commonHeaders, sendError, sendJson, toApiError } from './respond.js';
 import { getModel, getProvider, listModels, listProviders } from './routes/catalog.js';
 import { createChatRoute } from './routes/chat.js';
+import { createImagesRoute } from './routes/images.js';
+import { ImageStore } from './image-store.js';
 
 export interface AppOptions {
   registry: Registry;
   maxBodyBytes: number;
   log: boolean;
   version: string;
+  imagesDir: string;
+  publicUrl: string | undefined;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, context: RequestContext, param: string) => Promise<void> | void;
@@ -29,15 +33,30 @@ interface Route {
 export function createApp(options: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { registry } = options;
   const chat = createChatRoute({ registry, maxBodyBytes: options.maxBodyBytes });
+  const store = new ImageStore(options.imagesDir);
+  const images = createImagesRoute({ registry, store, maxBodyBytes: options.maxBodyBytes, publicUrl: options.publicUrl });
   const logger: Logger = createLogger(options.log);
   const index = {
     name: 'Interference',
     version: options.version,
     description: 'OpenAI-compatible API over many providers; choose them with the "provider" field',
-    routes: ['GET /v1/models', 'GET /v1/models/{id}', 'GET /v1/providers', 'GET /v1/providers/{id}', 'POST /v1/chat/completions', 'POST /api/{provider}/chat/completions'],
+    routes: [
+      'GET /v1/models',
+      'GET /v1/models/{id}',
+      'GET /v1/providers',
+      'GET /v1/providers/{id}',
+      'POST /v1/chat/completions',
+      'POST /api/{provider}/chat/completions',
+      'POST /v1/images/generate',
+      'POST /v1/images/generations',
+      'GET /images/{file}',
+    ],
   };
   const routes: Route[] = [
     { method: 'POST', path: '/v1/chat/completions', prefix: false, handler: (req, res, context) => chat(req, res, context) },
+    { method: 'POST', path: '/v1/images/generate', prefix: false, handler: (req, res, context) => images(req, res, context) },
+    { method: 'POST', path: '/v1/images/generations', prefix: false, handler: (req, res, context) => images(req, res, context) },
+    { method: 'GET', path: '/images/', prefix: true, handler: (req, res, context, name) => store.serve(req, res, name, context.headers) },
     { method: 'GET', path: '/v1/models', prefix: false, handler: (_req, res, context) => listModels(res, registry, context.headers) },
     { method: 'GET', path: '/v1/models/', prefix: true, handler: (_req, res, context, id) => getModel(res, registry, id, context.headers) },
     { method: 'GET', path: '/v1/providers', prefix: false, handler: (_req, res, context) => listProviders(res, registry, context.headers) },

@@ -34,6 +34,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     INTERFERENCE_LOCAL_MODEL: storiesModel,
     INTERFERENCE_LOCAL_CONTEXT: '512',
     INTERFERENCE_MODELS_DIR: path.join(dir, 'models'),
+    INTERFERENCE_IMAGES_DIR: path.join(dir, 'images'),
     ...options.env,
   };
   const running = await startServer(loadConfig(env, dir));

@@ -169,6 +169,7 @@ function cancellable(generator: AsyncGenerator<ChatChunk>, job: Job): AsyncItera
 const RETRY_LOAD_AFTER_MS = 60_000;
 
 export interface LocalProvider extends Provider {
+  chat(call: ChatCall): Promise<ChatResult>;
   close(): Promise<void>;
   /** Generations running now (for tests and diagnostics). */
   activeGenerations(): number;
@@ -294,6 +295,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     defaultModel: modelId,
     models: [modelId],
     imageModels: [],
+    imageParams: [],
     visionModels: [],
     aliases: { local: modelId },
     supportsStream: true,

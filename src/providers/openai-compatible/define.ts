@@ -3,6 +3,18 @@ import { defaultTimeouts, errorFromResponse, networkError, send, type Timeouts }
 import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatCompletion, ChatRequest } from '../../core/types.js';
 import { chunksFromSse } from './sse-chunks.js';
+import { createOpenAIImages, openAIImageParams } from './images.js';
+import { createHuggingFaceTextToImage, huggingFaceImageParams } from '../huggingface/text-to-image.js';
+import { createPollinationsImages, pollinationsImageParams } from '../pollinations/images.js';
+
+/** How a provider declared over this family makes images. */
+export interface ImageDeclaration {
+  /** `openai`: `POST <baseUrl>/images/generations`; `hf-inference`: HF router text-to-image; `pollinations`: its image endpoint. */
+  api: 'openai' | 'hf-inference' | 'pollinations';
+  models: readonly string[];
+  /** Where images are made when it is not derived from `baseUrl` (dropped when the base URL is overridden). */
+  baseUrl?: string;
+}
 
 /** Request fields an OpenAI-compatible upstream understands. */
 export const openAIChatParams = [
@@ -39,6 +51,9 @@ export interface OpenAICompatibleDeclaration {
   parent?: string | null;
   /** Ends before `/chat/completions`, as in OpenAI's SDK. */
   baseUrl: string;
+  /** Path after `baseUrl` for chat; default `/chat/completions` (Pollinations: `/openai`). */
+  chatPath?: string;
+  images?: ImageDeclaration;
   needsAuth: boolean;
   /** Vendor's usual key variables, besides `<ID>_API_KEY`. */
   apiKeyEnv?: readonly string[];
@@ -72,7 +87,7 @@ export function createOpenAICompatible(
 ): OpenAICompatibleProvider {
   const unsupported = new Set(declaration.unsupported ?? []);
   const params = openAIChatParams.filter((param) => !unsupported.has(param));
-  const endpoint = `${declaration.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const endpoint = `${declaration.baseUrl.replace(/\/+$/, '')}${declaration.chatPath ?? '/chat/completions'}`;
   const timeouts = settings.timeouts ?? defaultTimeouts;
   const streamUsage = declaration.streamUsage !== false;
 
@@ -120,7 +135,8 @@ export function createOpenAICompatible(
     loginUrl: declaration.loginUrl,
     defaultModel: declaration.defaultModel,
     models: declaration.models,
-    imageModels: [],
+    imageModels: declaration.images?.models ?? [],
+    imageParams: declaration.images === undefined ? [] : imageParamsFor[declaration.images.api],
     visionModels: declaration.visionModels ?? [],
     aliases: declaration.aliases ?? {},
     supportsStream: true,
@@ -128,7 +144,25 @@ export function createOpenAICompatible(
     baseUrl: declaration.baseUrl,
     declaration,
     chat,
+    ...(declaration.images === undefined ? {} : { images: imagesFor(declaration.images, declaration.baseUrl, timeouts) }),
   };
+}
+
+const imageParamsFor: Record<ImageDeclaration['api'], readonly string[]> = {
+  openai: openAIImageParams,
+  'hf-inference': huggingFaceImageParams,
+  pollinations: pollinationsImageParams,
+};
+
+function imagesFor(images: ImageDeclaration, baseUrl: string, timeouts: Timeouts) {
+  switch (images.api) {
+    case 'openai':
+      return createOpenAIImages(images.baseUrl ?? baseUrl, timeouts);
+    case 'hf-inference':
+      return createHuggingFaceTextToImage(images.baseUrl ?? baseUrl.replace(/\/v1\/?$/, ''), timeouts);
+    case 'pollinations':
+      return createPollinationsImages(images.baseUrl ?? baseUrl, timeouts);
+  }
 }
 
 async function readBody(response: { body: AsyncIterable<unknown> & { destroy(): void } }, signal: AbortSignal): Promise<string> {

@@ -49,6 +49,7 @@ export function getProvider(res: ServerResponse, registry: Registry, id: string,
       vision_models: provider.visionModels,
       aliases: provider.aliases,
       params: provider.params,
+      image_params: provider.imageParams,
     },
     headers,
   );

@@ -1,0 +1,48 @@
+import { downloadImage } from '../../core/download.js';
+import { UpstreamError } from '../../core/errors.js';
+import { errorFromResponse, send, type Timeouts } from '../../core/http.js';
+import { readAll } from '../../core/download.js';
+import type { ImageCall } from '../../core/provider.js';
+import type { GeneratedImage, ImageResult } from '../../core/types.js';
+
+/** Fields of OpenAI's `POST /images/generations` the gateway forwards. */
+export const openAIImageParams = ['prompt', 'model', 'n', 'size', 'response_format', 'quality', 'style', 'background', 'output_format', 'user'] as const;
+
+/**
+ * OpenAI's image endpoint. The gateway always asks for `b64_json` (GPT-image models only give
+ * that, and DALL-E links expire), then stores or encodes the bytes itself.
+ */
+export function createOpenAIImages(baseUrl: string, timeouts: Timeouts) {
+  const endpoint = `${baseUrl.replace(/\/+$/, '')}/images/generations`;
+  return async function images(call: ImageCall): Promise<ImageResult> {
+    const { request } = call;
+    const body: Record<string, unknown> = { model: request.model, prompt: request.prompt, n: request.n };
+    if (request.width !== undefined && request.height !== undefined) body.size = `${request.width}x${request.height}`;
+    if (!request.model.startsWith('gpt-image')) body.response_format = 'b64_json';
+    for (const field of ['quality', 'style', 'background', 'output_format', 'user']) {
+      if (request.extra[field] !== undefined) body[field] = request.extra[field];
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (call.apiKey !== undefined) headers.authorization = `Bearer ${call.apiKey}`;
+    const response = await send({ method: 'POST', url: endpoint, headers, body: JSON.stringify(body), signal: call.signal, timeouts });
+    if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
+    const text = (await readAll(response.body, call.signal)).toString('utf8');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new UpstreamError('bad_response', `the images endpoint answered with a body that is not JSON: ${text.slice(0, 200)}`);
+    }
+    const data = (parsed as { data?: unknown }).data;
+    if (!Array.isArray(data) || data.length === 0) throw new UpstreamError('bad_response', 'the images endpoint answered without `data`');
+    const out: GeneratedImage[] = [];
+    for (const item of data as Array<Record<string, unknown>>) {
+      let bytes: Buffer;
+      if (typeof item.b64_json === 'string') bytes = Buffer.from(item.b64_json, 'base64');
+      else if (typeof item.url === 'string') bytes = await downloadImage(item.url, {}, call.signal, timeouts);
+      else throw new UpstreamError('bad_response', 'an image entry has neither b64_json nor url');
+      out.push(typeof item.revised_prompt === 'string' ? { bytes, revisedPrompt: item.revised_prompt } : { bytes });
+    }
+    return { images: out, model: request.model };
+  };
+}

@@ -1,0 +1,85 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { UpstreamError } from '../../core/errors.js';
+import type { Registry } from '../../core/registry.js';
+import { AllFailedError, failover } from '../../core/router.js';
+import { parseProviderField, planAttempts } from '../../core/selection.js';
+import type { ImageResult } from '../../core/types.js';
+import { readJsonObject } from '../body.js';
+import type { RequestContext } from '../context.js';
+import type { ImageStore } from '../image-store.js';
+import { sendJson } from '../respond.js';
+import { validateImagesBody } from '../validate-images.js';
+import { describeAttempts } from './chat.js';
+
+export interface ImagesRouteOptions {
+  registry: Registry;
+  store: ImageStore;
+  maxBodyBytes: number;
+  publicUrl: string | undefined;
+}
+
+/** POST /v1/images/generate and /v1/images/generations: one handler, the chat routes' provider selection and failover. */
+export function createImagesRoute(options: ImagesRouteOptions) {
+  return async function images(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
+    const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes));
+    const preference = parseProviderField(input.provider ?? context.query.get('provider') ?? undefined);
+    const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey, capability: 'images' });
+    if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = plan.unknown.join(' ');
+
+    const controller = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) controller.abort();
+    };
+    res.once('close', onClose);
+    let outcome: { value: ImageResult; provider: string; attempts: typeof context.attempts & object };
+    try {
+      outcome = await failover(plan, controller.signal, async (attempt, signal, release) => {
+        try {
+          const generate = attempt.entry.provider.images;
+          if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
+          const result = await generate({ request: { ...input.request, model: attempt.model }, apiKey: attempt.apiKey, signal });
+          if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
+          return result;
+        } finally {
+          release();
+        }
+      });
+    } catch (error) {
+      if (error instanceof AllFailedError) {
+        context.attempts = error.attempts;
+        context.headers['x-interference-attempts'] = describeAttempts(error.attempts);
+      }
+      if (error instanceof UpstreamError && error.kind === 'aborted') return;
+      throw error;
+    } finally {
+      res.off('close', onClose);
+    }
+    context.provider = outcome.provider;
+    context.attempts = outcome.attempts;
+    const base = options.publicUrl ?? baseUrlOf(req);
+    const data = await Promise.all(
+      outcome.value.images.map(async (image) => {
+        const entry: Record<string, unknown> =
+          input.responseFormat === 'b64_json' ? { b64_json: image.bytes.toString('base64') } : { url: `${base}/images/${await options.store.save(image.bytes)}` };
+        if (image.revisedPrompt !== undefined) entry.revised_prompt = image.revisedPrompt;
+        if (image.seed !== undefined) entry.seed = image.seed;
+        return entry;
+      }),
+    );
+    sendJson(
+      res,
+      200,
+      { created: Math.floor(Date.now() / 1000), data, model: outcome.value.model, provider: outcome.provider },
+      { ...context.headers, 'x-interference-provider': outcome.provider, 'x-interference-attempts': describeAttempts(outcome.attempts) },
+    );
+  };
+}
+
+/** `http://<Host>` from the request, or the socket's own address when the Host header is odd. */
+function baseUrlOf(req: IncomingMessage): string {
+  const host = req.headers.host;
+  const proto = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
+  if (typeof host === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(host)) return `${proto}://${host}`;
+  const address = req.socket.localAddress ?? '127.0.0.1';
+  return `http://${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort ?? 80}`;
+}
