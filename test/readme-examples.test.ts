@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
+import { TINY_PNG, startGradioFake, type GradioFake } from './fakes/gradio-fake.js';
 import { repoRoot, startGateway, type Gateway } from './support/gateway.js';
 
 const run = promisify(execFile);
@@ -36,6 +37,7 @@ describe('README examples run as written', () => {
   let openai: Fake;
   let huggingChat: Fake;
   let another: Fake;
+  let spaces: GradioFake;
   let gateway: Gateway;
 
   async function runExample(name: string): Promise<string> {
@@ -52,18 +54,28 @@ describe('README examples run as written', () => {
     openai = await startOpenAICompatibleFake({ reply: 'Hello! How can I help you today?' });
     huggingChat = await startOpenAICompatibleFake({ flavor: 'huggingface', reply: 'I can answer questions (HuggingChat).' });
     another = await startOpenAICompatibleFake({ reply: 'I can answer questions (AnotherProvider).' });
+    spaces = await startGradioFake([
+      { space: 'black-forest-labs/FLUX.1-schnell', protocol: 'call', workMs: 5 },
+      { space: 'black-forest-labs/FLUX.1-dev', protocol: 'queue', workMs: 5 },
+    ]);
     gateway = await startGateway({
-      env: { OPENAI_API_KEY: 'sk-readme', OPENAIAPI_BASE_URL: openai.url, HF_TOKEN: 'hf_readme', HUGGINGCHAT_BASE_URL: huggingChat.url },
+      env: {
+        OPENAI_API_KEY: 'sk-readme',
+        OPENAIAPI_BASE_URL: openai.url,
+        HF_TOKEN: 'hf_readme',
+        HUGGINGCHAT_BASE_URL: huggingChat.url,
+        HUGGINGSPACE_BASE_URL: spaces.url,
+      },
       config: { providers: [{ id: 'AnotherProvider', api: 'openai', baseUrl: another.url, label: 'A second provider' }] },
     });
   });
   after(async () => {
     await gateway.close();
-    await Promise.all([openai.close(), huggingChat.close(), another.close()]);
+    await Promise.all([openai.close(), huggingChat.close(), another.close(), spaces.close()]);
   });
 
   test('the README tags its examples', () => {
-    assert.deepEqual([...examples.keys()].sort(), ['chat-curl', 'discovery-curl', 'provider-curl-stream', 'provider-python']);
+    assert.deepEqual([...examples.keys()].sort(), ['chat-curl', 'discovery-curl', 'image-curl', 'image-python', 'provider-curl-stream', 'provider-python']);
   });
 
   test('chat-curl: no provider named, the configured one serving the model answers', async () => {
@@ -88,6 +100,21 @@ describe('README examples run as written', () => {
     assert.match(output, /"provider":"HuggingChat"/);
     assert.ok(output.endsWith('data: [DONE]\n\n'));
     assert.ok(!output.includes('"system_fingerprint":null'), 'the null fingerprint HF sends is removed');
+  });
+
+  test('image-curl: the seed example, a stored image at an absolute URL', async () => {
+    const body = JSON.parse(await runExample('image-curl')) as { provider: string; model: string; data: Array<{ url: string }> };
+    assert.equal(body.provider, 'HuggingSpace');
+    assert.match(body.model, /^black-forest-labs\/FLUX\.1-(schnell|dev)$/);
+    const url = body.data[0]?.url ?? '';
+    assert.ok(url.startsWith(`${gateway.url}/images/`));
+    assert.ok(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(TINY_PNG));
+  });
+
+  test('image-python: prints provider, model and the image URL', async () => {
+    const lines = (await runExample('image-python')).trim().split('\n');
+    assert.match(lines[0] ?? '', /^HuggingSpace black-forest-labs\/FLUX\.1-(schnell|dev)$/);
+    assert.match(lines[1] ?? '', new RegExp(`^${gateway.url}/images/[0-9a-f]{32}\\.png$`));
   });
 
   test('discovery-curl: providers, one provider, models', async () => {
