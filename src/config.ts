@@ -43,6 +43,13 @@ export interface Config {
   imagesDir: string;
   /** Absolute base for image URLs (`https://gw.example`); default: from the request's Host. */
   publicUrl: string | undefined;
+  /** The gateway's own key: when set, /v1/*, /api/* and /images/* need it. Never a provider key. */
+  gatewayKey: string | undefined;
+  breaker: { failures: number; cooldownMs: number; maxCooldownMs: number };
+  retries: { count: number; baseMs: number; maxWaitMs: number };
+  limits: { maxMessages: number; maxConcurrent: number };
+  /** How long in-flight requests may run after SIGTERM/SIGINT before connections are cut. */
+  shutdownMs: number;
 }
 
 export class ConfigError extends Error {
@@ -55,10 +62,10 @@ export const defaultLocalModel = 'hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0';
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env, cwd = process.cwd()): Config {
   const explicitPath = env.INTERFERENCE_CONFIG;
   const configPath = explicitPath ? path.resolve(cwd, explicitPath) : path.resolve(cwd, 'interference.config.json');
-  let providers: ProviderOverride[] = [];
+  let file: ConfigFile = { providers: [] };
   let found: string | null = null;
   if (existsSync(configPath)) {
-    providers = parseConfigFile(configPath);
+    file = parseConfigFile(configPath);
     found = configPath;
   } else if (explicitPath) {
     throw new ConfigError(`INTERFERENCE_CONFIG points at ${configPath}, which does not exist`);
@@ -67,7 +74,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     host: env.HOST || '127.0.0.1',
     port: integer(env, 'PORT', 1337, 0, 65535),
     configPath: found,
-    providers,
+    providers: file.providers,
     env,
     local: {
       model: env.INTERFERENCE_LOCAL_MODEL || defaultLocalModel,
@@ -78,14 +85,30 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       hfEndpoint: env.HF_ENDPOINT || undefined,
     },
     timeouts: {
-      connectMs: integer(env, 'INTERFERENCE_CONNECT_TIMEOUT_MS', defaultTimeouts.connectMs, 1, 600_000),
-      firstByteMs: integer(env, 'INTERFERENCE_FIRST_BYTE_TIMEOUT_MS', defaultTimeouts.firstByteMs, 1, 3_600_000),
-      idleMs: integer(env, 'INTERFERENCE_IDLE_TIMEOUT_MS', defaultTimeouts.idleMs, 1, 3_600_000),
+      connectMs: integer(env, 'INTERFERENCE_CONNECT_TIMEOUT_MS', file.timeouts?.connectMs ?? defaultTimeouts.connectMs, 1, 600_000),
+      firstByteMs: integer(env, 'INTERFERENCE_FIRST_BYTE_TIMEOUT_MS', file.timeouts?.firstByteMs ?? defaultTimeouts.firstByteMs, 1, 3_600_000),
+      idleMs: integer(env, 'INTERFERENCE_IDLE_TIMEOUT_MS', file.timeouts?.idleMs ?? defaultTimeouts.idleMs, 1, 3_600_000),
     },
     maxBodyBytes: integer(env, 'INTERFERENCE_MAX_BODY_BYTES', 8 * 1024 * 1024, 1024, 1 << 30),
     log: env.INTERFERENCE_LOG !== '0' && env.INTERFERENCE_LOG !== 'off',
     imagesDir: path.resolve(cwd, env.INTERFERENCE_IMAGES_DIR || 'generated_images'),
     publicUrl: publicUrl(env.INTERFERENCE_PUBLIC_URL),
+    gatewayKey: nonEmpty(env.INTERFERENCE_API_KEY) ?? file.apiKey,
+    breaker: {
+      failures: integer(env, 'INTERFERENCE_BREAKER_FAILURES', 3, 1, 1000),
+      cooldownMs: integer(env, 'INTERFERENCE_BREAKER_COOLDOWN_MS', 30_000, 1, 3_600_000),
+      maxCooldownMs: integer(env, 'INTERFERENCE_BREAKER_MAX_COOLDOWN_MS', 300_000, 1, 86_400_000),
+    },
+    retries: {
+      count: integer(env, 'INTERFERENCE_RETRIES', 2, 0, 10),
+      baseMs: integer(env, 'INTERFERENCE_RETRY_BASE_MS', 250, 1, 60_000),
+      maxWaitMs: integer(env, 'INTERFERENCE_RETRY_MAX_WAIT_MS', 10_000, 0, 600_000),
+    },
+    limits: {
+      maxMessages: integer(env, 'INTERFERENCE_MAX_MESSAGES', 4096, 1, 1_000_000),
+      maxConcurrent: integer(env, 'INTERFERENCE_MAX_CONCURRENT', 1024, 1, 1_000_000),
+    },
+    shutdownMs: integer(env, 'INTERFERENCE_SHUTDOWN_MS', 10_000, 0, 600_000),
   };
 }
 
@@ -105,9 +128,19 @@ function integer(env: Readonly<Record<string, string | undefined>>, name: string
   return value;
 }
 
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
 const stringFields = ['api', 'baseUrl', 'apiKey', 'label', 'url', 'defaultModel'] as const;
 
-function parseConfigFile(file: string): ProviderOverride[] {
+interface ConfigFile {
+  providers: ProviderOverride[];
+  apiKey?: string;
+  timeouts?: Partial<Timeouts>;
+}
+
+function parseConfigFile(file: string): ConfigFile {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
@@ -117,7 +150,27 @@ function parseConfigFile(file: string): ProviderOverride[] {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ConfigError(`${file}: the top level must be an object like {"providers": [...]}`);
   }
-  const list = (parsed as Record<string, unknown>).providers;
+  const root = parsed as Record<string, unknown>;
+  const result: ConfigFile = { providers: parseProviders(file, root.providers) };
+  if (root.apiKey !== undefined) {
+    if (typeof root.apiKey !== 'string' || root.apiKey === '') throw new ConfigError(`${file}: "apiKey" (the gateway's own key) must be a non-empty string`);
+    result.apiKey = root.apiKey;
+  }
+  if (root.timeouts !== undefined) {
+    const timeouts = root.timeouts;
+    if (typeof timeouts !== 'object' || timeouts === null) throw new ConfigError(`${file}: "timeouts" must be an object like {"connectMs": 10000}`);
+    result.timeouts = {};
+    for (const key of ['connectMs', 'firstByteMs', 'idleMs'] as const) {
+      const value = (timeouts as Record<string, unknown>)[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(`${file}: timeouts.${key} must be a positive integer (milliseconds)`);
+      result.timeouts[key] = value;
+    }
+  }
+  return result;
+}
+
+function parseProviders(file: string, list: unknown): ProviderOverride[] {
   if (list === undefined) return [];
   if (!Array.isArray(list)) throw new ConfigError(`${file}: "providers" must be an array`);
   return list.map((entry, index) => {

@@ -5,14 +5,18 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { closeAgents } from './core/http.js';
 import type { Registry } from './core/registry.js';
+import { HealthBook } from './core/health.js';
+import type { RoutingPolicy } from './core/failover.js';
 import { buildRegistry } from './providers/index.js';
 import { createApp } from './server/app.js';
 
 export interface RunningServer {
   server: Server;
   registry: Registry;
+  policy: RoutingPolicy;
   url: string;
-  close(): Promise<void>;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
+  close(graceMs?: number): Promise<void>;
 }
 
 const version = readVersion();
@@ -32,7 +36,17 @@ function readVersion(): string {
 /** Builds and starts the gateway; used by the CLI and by tests (port 0). */
 export async function startServer(config: Config): Promise<RunningServer> {
   const registry = buildRegistry(config);
+  const policy: RoutingPolicy = {
+    health: new HealthBook({ threshold: config.breaker.failures, cooldownMs: config.breaker.cooldownMs, maxCooldownMs: config.breaker.maxCooldownMs, window: 50 }),
+    retries: config.retries.count,
+    retryBaseMs: config.retries.baseMs,
+    retryMaxWaitMs: config.retries.maxWaitMs,
+  };
   const app = createApp({
+    policy,
+    gatewayKey: config.gatewayKey,
+    maxMessages: config.limits.maxMessages,
+    maxConcurrent: config.limits.maxConcurrent,
     registry,
     maxBodyBytes: config.maxBodyBytes,
     log: config.log,
@@ -58,16 +72,25 @@ export async function startServer(config: Config): Promise<RunningServer> {
   return {
     server,
     registry,
+    policy,
     url: `http://${host}:${port}`,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+    async close(graceMs = 0) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+      // Keep-alive sockets that finish their request while we wait are closed too.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      await closed;
+      clearTimeout(deadline);
+      clearInterval(sweep);
       await Promise.all(registry.all().map((entry) => entry.provider.close?.()));
       await closeAgents();
     },
   };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 async function main(): Promise<void> {
@@ -86,14 +109,20 @@ async function main(): Promise<void> {
   process.stderr.write(`Interference ${version} listening on ${running.url}/v1\n`);
   process.stderr.write(`Ready providers: ${ready.join(', ') || 'none'} (GET ${running.url}/v1/providers for all)\n`);
   if (config.configPath) process.stderr.write(`Config file: ${config.configPath}\n`);
+  if (!isLoopback(config.host) && config.gatewayKey === undefined) {
+    process.stderr.write(
+      `WARNING: listening on ${config.host} without a gateway key: anyone who can reach this address can use the configured provider keys. Set INTERFERENCE_API_KEY (or "apiKey" in the config file), or bind 127.0.0.1.\n`,
+    );
+  }
   let stopping = false;
-  const stop = (): void => {
-    if (stopping) process.exit(1);
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1); // a second signal: stop now
     stopping = true;
-    running.close().then(() => process.exit(0), () => process.exit(1));
+    process.stderr.write(`${signal}: finishing in-flight requests (up to ${config.shutdownMs} ms)\n`);
+    running.close(config.shutdownMs).then(() => process.exit(0), () => process.exit(1));
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {

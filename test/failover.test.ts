@@ -21,7 +21,8 @@ describe('failover', () => {
     good = await startOpenAICompatibleFake({ reply: 'good answer here' });
     refusedUrl = await closedPortUrl();
     gateway = await startGateway({
-      env: { INTERFERENCE_FIRST_BYTE_TIMEOUT_MS: '400', INTERFERENCE_IDLE_TIMEOUT_MS: '400' },
+      // Breaker and retries off here: these tests are about failover itself (see reliability.test.ts).
+      env: { INTERFERENCE_FIRST_BYTE_TIMEOUT_MS: '400', INTERFERENCE_IDLE_TIMEOUT_MS: '400', INTERFERENCE_BREAKER_FAILURES: '1000', INTERFERENCE_RETRIES: '0' },
       config: {
         providers: [
           { id: 'Flaky', api: 'openai', baseUrl: flaky.url, models: ['test-model'] },

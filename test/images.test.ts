@@ -46,6 +46,8 @@ describe('images', () => {
     hf = await startHuggingFaceImagesFake({ apiKey: 'hf_images' });
     gateway = await startGateway({
       env: {
+        INTERFERENCE_BREAKER_FAILURES: '1000',
+        INTERFERENCE_RETRIES: '0',
         HUGGINGSPACE_BASE_URL: spaces.url,
         POLLINATIONSAI_BASE_URL: pollinations.url,
         OPENAIAPI_BASE_URL: `${openai.url}/v1`,

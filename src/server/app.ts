@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
+import type { RoutingPolicy } from '../core/failover.js';
+import { createGatewayAuth, isProtected } from './auth.js';
 import type { RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
 import { commonHeaders, sendError, sendJson, toApiError } from './respond.js';
@@ -17,6 +19,11 @@ export interface AppOptions {
   version: string;
   imagesDir: string;
   publicUrl: string | undefined;
+  policy: RoutingPolicy;
+  gatewayKey: string | undefined;
+  maxMessages: number;
+  /** Requests that call upstreams (chat, images) in flight at once; more get a 429. */
+  maxConcurrent: number;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, context: RequestContext, param: string) => Promise<void> | void;
@@ -32,9 +39,29 @@ interface Route {
 /** The request handler: a static route table and one error boundary. */
 export function createApp(options: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { registry } = options;
-  const chat = createChatRoute({ registry, maxBodyBytes: options.maxBodyBytes });
+  const { policy, maxBodyBytes } = options;
+  const chat = limited(createChatRoute({ registry, policy, maxBodyBytes, maxMessages: options.maxMessages }));
   const store = new ImageStore(options.imagesDir);
-  const images = createImagesRoute({ registry, store, maxBodyBytes: options.maxBodyBytes, publicUrl: options.publicUrl });
+  const images = limited(createImagesRoute({ registry, policy, store, maxBodyBytes, publicUrl: options.publicUrl }));
+  const authorize = createGatewayAuth(options.gatewayKey);
+  let inFlight = 0;
+
+  /** Counts upstream-calling requests; past the limit, a 429 instead of a stall. */
+  function limited<A extends unknown[]>(route: (req: IncomingMessage, res: ServerResponse, context: RequestContext, ...rest: A) => Promise<void>) {
+    return (req: IncomingMessage, res: ServerResponse, context: RequestContext, ...rest: A): Promise<void> => {
+      if (inFlight >= options.maxConcurrent) {
+        req.resume();
+        throw new ApiError(429, `The gateway is serving ${inFlight} requests, its limit; retry shortly.`, {
+          type: 'rate_limit_error',
+          code: 'gateway_busy',
+          headers: { 'retry-after': '1' },
+        });
+      }
+      inFlight += 1;
+      res.once('close', () => (inFlight -= 1));
+      return route(req, res, context, ...rest);
+    };
+  }
   const logger: Logger = createLogger(options.log);
   const index = {
     name: 'Interference',
@@ -59,8 +86,8 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
     { method: 'GET', path: '/images/', prefix: true, handler: (req, res, context, name) => store.serve(req, res, name, context.headers) },
     { method: 'GET', path: '/v1/models', prefix: false, handler: (_req, res, context) => listModels(res, registry, context.headers) },
     { method: 'GET', path: '/v1/models/', prefix: true, handler: (_req, res, context, id) => getModel(res, registry, id, context.headers) },
-    { method: 'GET', path: '/v1/providers', prefix: false, handler: (_req, res, context) => listProviders(res, registry, context.headers) },
-    { method: 'GET', path: '/v1/providers/', prefix: true, handler: (_req, res, context, id) => getProvider(res, registry, id, context.headers) },
+    { method: 'GET', path: '/v1/providers', prefix: false, handler: (_req, res, context) => listProviders(res, registry, policy.health, context.headers) },
+    { method: 'GET', path: '/v1/providers/', prefix: true, handler: (_req, res, context, id) => getProvider(res, registry, policy.health, id, context.headers) },
     { method: 'POST', path: '/api/', prefix: true, handler: (req, res, context, rest) => providerScoped(rest, req, res, context) },
     { method: 'GET', path: '/', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/v1', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
@@ -83,6 +110,7 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
     const id = typeof incomingId === 'string' && /^[\w.-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
     const context: RequestContext = {
       id,
+      started,
       query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)),
       headers: { 'x-request-id': id },
     };
@@ -98,6 +126,16 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
       });
       res.end();
       return;
+    }
+
+    if (authorize !== undefined && isProtected(path)) {
+      try {
+        authorize(req);
+      } catch (error) {
+        req.resume();
+        sendError(res, error, context.headers);
+        return;
+      }
     }
 
     let route: Route | undefined;

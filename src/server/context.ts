@@ -3,10 +3,21 @@ import type { AttemptRecord } from '../core/router.js';
 /** Per-request state shared by the app and a route: for headers and the log line. */
 export interface RequestContext {
   readonly id: string;
+  /** performance.now() when the request arrived. */
+  readonly started: number;
   readonly query: URLSearchParams;
   /** Headers to add to the response, whatever its status. */
   readonly headers: Record<string, string>;
   provider?: string;
   attempts?: AttemptRecord[];
   streamError?: string;
+}
+
+/**
+ * The gateway's own time so far: everything but the upstream attempts (their time includes
+ * reading the upstream's answer up to its first content).
+ */
+export function overheadMs(context: RequestContext): string {
+  const upstream = (context.attempts ?? []).reduce((sum, attempt) => sum + attempt.ms, 0);
+  return Math.max(0, performance.now() - context.started - upstream).toFixed(3);
 }

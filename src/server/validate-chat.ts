@@ -10,12 +10,13 @@ export interface ChatInput {
 const roles = new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']);
 
 /** Checks an OpenAI chat body (plus `provider`, `api_key`); a bad field is a 400 naming it in `param`. */
-export function validateChatBody(body: Record<string, unknown>): ChatInput {
+export function validateChatBody(body: Record<string, unknown>, maxMessages = Number.MAX_SAFE_INTEGER): ChatInput {
   const { provider, api_key: apiKey, ...rest } = body;
   const model = rest.model ?? '';
   if (typeof model !== 'string') throw invalidRequest('model must be a string', 'model');
   rest.model = model.trim();
   validateMessages(rest.messages);
+  if (rest.messages.length > maxMessages) throw invalidRequest(`messages has ${rest.messages.length} entries; the limit is ${maxMessages}`, 'messages');
   optionalType(rest, 'stream', 'boolean');
   if (rest.stream_options !== undefined && rest.stream_options !== null) {
     if (!isObject(rest.stream_options)) throw invalidRequest('stream_options must be an object', 'stream_options');

@@ -49,8 +49,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
         body: typeof body === 'string' ? body : JSON.stringify(body),
       }),
     get: (route) => fetch(`${running.url}${route}`),
-    async close() {
-      await running.close();
+    async close(graceMs?: number) {
+      await running.close(graceMs);
       rmSync(dir, { recursive: true, force: true });
     },
   };

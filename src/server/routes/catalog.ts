@@ -1,13 +1,15 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../../core/errors.js';
+import type { HealthBook } from '../../core/health.js';
 import type { Registry, RegistryEntry } from '../../core/registry.js';
 import { sendJson } from '../respond.js';
 
 /** GET /v1/providers, /v1/providers/{id}, /v1/models, /v1/models/{id}: read-only views of the registry. */
 
-function providerSummary(registry: Registry, entry: RegistryEntry): Record<string, unknown> {
+function providerSummary(registry: Registry, health: HealthBook, entry: RegistryEntry): Record<string, unknown> {
   const provider = entry.provider;
   const readiness = registry.readiness(entry);
+  const state = health.snapshot(provider.id);
   return {
     id: provider.id,
     object: 'provider',
@@ -23,14 +25,21 @@ function providerSummary(registry: Registry, entry: RegistryEntry): Record<strin
     image: provider.imageModels.length > 0,
     vision: provider.visionModels.length > 0,
     auto_route: entry.autoRoute,
+    // From recent real traffic: `working` is false while the breaker is open or most calls fail.
+    working: readiness.configured && state.working,
+    circuit: state.circuit,
+    consecutive_failures: state.consecutive_failures,
+    success_rate: state.success_rate,
+    median_latency_ms: state.median_latency_ms,
+    ...(state.retry_in_s === undefined ? {} : { retry_in_s: state.retry_in_s }),
   };
 }
 
-export function listProviders(res: ServerResponse, registry: Registry, headers: Record<string, string>): void {
-  sendJson(res, 200, registry.all().map((entry) => providerSummary(registry, entry)), headers);
+export function listProviders(res: ServerResponse, registry: Registry, health: HealthBook, headers: Record<string, string>): void {
+  sendJson(res, 200, registry.all().map((entry) => providerSummary(registry, health, entry)), headers);
 }
 
-export function getProvider(res: ServerResponse, registry: Registry, id: string, headers: Record<string, string>): void {
+export function getProvider(res: ServerResponse, registry: Registry, health: HealthBook, id: string, headers: Record<string, string>): void {
   const entry = registry.find(id);
   if (entry === undefined) {
     const suggestions = registry.suggest(id);
@@ -42,7 +51,7 @@ export function getProvider(res: ServerResponse, registry: Registry, id: string,
     res,
     200,
     {
-      ...providerSummary(registry, entry),
+      ...providerSummary(registry, health, entry),
       default_model: provider.defaultModel,
       models: provider.models,
       image_models: provider.imageModels,

@@ -1,25 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, UpstreamError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
-import { AllFailedError, runChat, type AttemptRecord, type ChatOutcome } from '../../core/router.js';
+import { AllFailedError, runChat, type AttemptRecord, type ChatOutcome, type RoutingPolicy } from '../../core/router.js';
 import { parseProviderField, planAttempts } from '../../core/selection.js';
 import type { ChatChunk } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
-import type { RequestContext } from '../context.js';
+import { overheadMs, type RequestContext } from '../context.js';
 import { sendJson } from '../respond.js';
 import { SseWriter } from '../sse.js';
 import { validateChatBody } from '../validate-chat.js';
 
 export interface ChatRouteOptions {
   registry: Registry;
+  policy: RoutingPolicy;
   maxBodyBytes: number;
+  maxMessages: number;
 }
 
 /** POST /v1/chat/completions (and /api/{provider}/chat/completions with `pathProvider`). */
 export function createChatRoute(options: ChatRouteOptions) {
   return async function chat(req: IncomingMessage, res: ServerResponse, context: RequestContext, pathProvider?: string): Promise<void> {
     const body = await readJsonObject(req, options.maxBodyBytes);
-    const input = validateChatBody(body);
+    const input = validateChatBody(body, options.maxMessages);
     const preference = parseProviderField(pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined);
     const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = plan.unknown.join(' ');
@@ -31,7 +33,7 @@ export function createChatRoute(options: ChatRouteOptions) {
     res.once('close', onClose);
     let outcome: ChatOutcome;
     try {
-      outcome = await runChat(plan, input.request, controller.signal);
+      outcome = await runChat(plan, input.request, controller.signal, options.policy);
     } catch (error) {
       res.off('close', onClose);
       if (error instanceof UpstreamError && error.kind === 'aborted') return;
@@ -43,7 +45,12 @@ export function createChatRoute(options: ChatRouteOptions) {
     }
     context.provider = outcome.provider;
     context.attempts = outcome.attempts;
-    const headers = { ...context.headers, 'x-interference-provider': outcome.provider, 'x-interference-attempts': describeAttempts(outcome.attempts) };
+    const headers = {
+      ...context.headers,
+      'x-interference-provider': outcome.provider,
+      'x-interference-attempts': describeAttempts(outcome.attempts),
+      'x-interference-overhead-ms': overheadMs(context),
+    };
     if (outcome.type === 'completion') {
       res.off('close', onClose);
       sendJson(res, 200, outcome.completion, headers);

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { UpstreamError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
-import { AllFailedError, failover } from '../../core/router.js';
+import { AllFailedError, failover, type RoutingPolicy } from '../../core/failover.js';
 import { parseProviderField, planAttempts } from '../../core/selection.js';
 import type { ImageResult } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
-import type { RequestContext } from '../context.js';
+import { overheadMs, type RequestContext } from '../context.js';
 import type { ImageStore } from '../image-store.js';
 import { sendJson } from '../respond.js';
 import { validateImagesBody } from '../validate-images.js';
@@ -13,6 +13,7 @@ import { describeAttempts } from './chat.js';
 
 export interface ImagesRouteOptions {
   registry: Registry;
+  policy: RoutingPolicy;
   store: ImageStore;
   maxBodyBytes: number;
   publicUrl: string | undefined;
@@ -33,7 +34,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     res.once('close', onClose);
     let outcome: { value: ImageResult; provider: string; attempts: typeof context.attempts & object };
     try {
-      outcome = await failover(plan, controller.signal, async (attempt, signal, release) => {
+      outcome = await failover(plan, controller.signal, options.policy, async (attempt, signal, release) => {
         try {
           const generate = attempt.entry.provider.images;
           if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
@@ -70,7 +71,12 @@ export function createImagesRoute(options: ImagesRouteOptions) {
       res,
       200,
       { created: Math.floor(Date.now() / 1000), data, model: outcome.value.model, provider: outcome.provider },
-      { ...context.headers, 'x-interference-provider': outcome.provider, 'x-interference-attempts': describeAttempts(outcome.attempts) },
+      {
+        ...context.headers,
+        'x-interference-provider': outcome.provider,
+        'x-interference-attempts': describeAttempts(outcome.attempts),
+        'x-interference-overhead-ms': overheadMs(context),
+      },
     );
   };
 }

@@ -1,0 +1,205 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiError, UpstreamError, type FailureKind } from './errors.js';
+import type { HealthBook } from './health.js';
+import type { Attempt, Plan } from './selection.js';
+
+/** What happened to one provider during a request (for logs, headers and error messages). */
+export interface AttemptRecord {
+  provider: string;
+  outcome: 'ok' | FailureKind | 'circuit_open';
+  status?: number;
+  message?: string;
+  ms: number;
+  /** Retries of this provider before this outcome. */
+  retries?: number;
+}
+
+/** How attempts are run: health-driven skipping and same-provider retries. */
+export interface RoutingPolicy {
+  health: HealthBook;
+  /** Retries of a lone provider after 429/5xx/connection failures (0: none). */
+  retries: number;
+  /** First backoff; doubles, with full jitter. */
+  retryBaseMs: number;
+  /** Longest wait before a retry; a `retry-after` above it is not waited for. */
+  retryMaxWaitMs: number;
+}
+
+const retryable = new Set<FailureKind>(['connection', 'server', 'rate_limit']);
+
+/**
+ * The failover loop shared by chat and images. Attempts run in the plan's order; a provider
+ * whose breaker is open is skipped at no cost; a lone provider is retried with jittered backoff
+ * that honours `retry-after`. `run` gets a signal that aborts when the client leaves (or the
+ * attempt is abandoned) and `release`, which detaches that signal from the client: `run` calls it
+ * once the attempt is over (a stream keeps it until its end).
+ */
+export async function failover<T>(
+  plan: Plan,
+  clientSignal: AbortSignal,
+  policy: RoutingPolicy,
+  run: (attempt: Attempt, signal: AbortSignal, release: () => void) => Promise<T>,
+): Promise<{ value: T; provider: string; attempts: AttemptRecord[] }> {
+  const records: AttemptRecord[] = [];
+  const failures: UpstreamError[] = [];
+  const lone = plan.attempts.length === 1;
+  for (const attempt of plan.attempts) {
+    const provider = attempt.entry.provider.id;
+    if (clientSignal.aborted) throw new UpstreamError('aborted', 'the client went away');
+    if (attempt.blocked !== null) {
+      const error = new UpstreamError(attempt.blocked.kind, attempt.blocked.message);
+      records.push({ provider, outcome: error.kind, message: error.message, ms: 0 });
+      failures.push(error);
+      continue;
+    }
+    const admission = policy.health.admit(provider);
+    if (!admission.allowed) {
+      const seconds = Math.max(1, Math.ceil(admission.retryInMs / 1000));
+      const message = `skipped: ${admission.consecutiveFailures} failures in a row, circuit open (next try in ${seconds}s)`;
+      records.push({ provider, outcome: 'circuit_open', message, ms: 0 });
+      failures.push(new UpstreamError('unavailable', message, { retryAfter: seconds }));
+      continue;
+    }
+    const started = performance.now();
+    let retries = 0;
+    for (;;) {
+      const attemptStarted = performance.now();
+      try {
+        const value = await once(attempt, clientSignal, run);
+        policy.health.record(provider, 'ok', performance.now() - attemptStarted);
+        records.push({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
+        return { value, provider, attempts: records };
+      } catch (caught) {
+        const error = asUpstreamError(caught, attempt);
+        policy.health.record(provider, error.kind, performance.now() - attemptStarted, error.retryAfter);
+        if (error.kind === 'aborted' && clientSignal.aborted) {
+          records.push({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
+          throw error;
+        }
+        const wait = lone && retries < policy.retries && retryable.has(error.kind) ? backoff(policy, retries, error.retryAfter) : undefined;
+        if (wait !== undefined && policy.health.admit(provider).allowed) {
+          retries += 1;
+          const waited = await sleep(wait, true, { signal: clientSignal }).catch(() => false);
+          if (waited === true) continue;
+        }
+        records.push({
+          provider,
+          outcome: error.kind,
+          ...(error.status ? { status: error.status } : {}),
+          message: error.message,
+          ms: elapsed(started),
+          ...(retries > 0 ? { retries } : {}),
+        });
+        failures.push(error);
+        break;
+      }
+    }
+  }
+  if (clientSignal.aborted) throw new UpstreamError('aborted', 'the client went away');
+  throw finalError(records, failures);
+}
+
+/** One call of `run` with its own abort signal linked to the client's. */
+async function once<T>(
+  attempt: Attempt,
+  clientSignal: AbortSignal,
+  run: (attempt: Attempt, signal: AbortSignal, release: () => void) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  const onClientAbort = (): void => controller.abort(new UpstreamError('aborted', 'the client went away'));
+  clientSignal.addEventListener('abort', onClientAbort, { once: true });
+  const release = (): void => clientSignal.removeEventListener('abort', onClientAbort);
+  try {
+    return await run(attempt, controller.signal, release);
+  } catch (error) {
+    release();
+    controller.abort();
+    throw error;
+  }
+}
+
+/** Full-jitter exponential backoff; `retry-after` wins when given, and past the cap there is no retry. */
+function backoff(policy: RoutingPolicy, retry: number, retryAfterSeconds: number | undefined): number | undefined {
+  if (retryAfterSeconds !== undefined) {
+    const asked = retryAfterSeconds * 1000;
+    return asked > policy.retryMaxWaitMs ? undefined : asked;
+  }
+  const ceiling = Math.min(policy.retryMaxWaitMs, policy.retryBaseMs * 2 ** retry);
+  return Math.random() * ceiling;
+}
+
+export function asUpstreamError(caught: unknown, attempt: Attempt): UpstreamError {
+  const error = caught instanceof UpstreamError ? caught : new UpstreamError('bad_response', caught instanceof Error ? caught.message : String(caught));
+  if (attempt.apiKey === undefined || !error.message.includes(attempt.apiKey)) return error;
+  return new UpstreamError(error.kind, redact(error.message, [attempt.apiKey]), {
+    ...(error.status === undefined ? {} : { status: error.status }),
+    code: error.code,
+    ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }),
+  });
+}
+
+/** Replaces every occurrence of each secret with `[redacted]`. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
+function elapsed(started: number): number {
+  return Math.round((performance.now() - started) * 100) / 100;
+}
+
+const codeForKind: Record<FailureKind, string> = {
+  connection: 'upstream_unreachable',
+  timeout: 'upstream_timeout',
+  server: 'upstream_error',
+  rate_limit: 'rate_limit_exceeded',
+  auth: 'invalid_api_key',
+  bad_response: 'upstream_bad_response',
+  model_not_found: 'model_not_found',
+  bad_request: 'upstream_rejected_request',
+  unavailable: 'provider_unavailable',
+  aborted: 'client_closed_request',
+};
+
+/** Every attempt failed; carries the attempt log for headers and the log line. */
+export class AllFailedError extends ApiError {
+  attempts: AttemptRecord[] = [];
+}
+
+/** One error for the client: every provider's failure, under the most telling status. */
+function finalError(records: AttemptRecord[], failures: UpstreamError[]): AllFailedError {
+  const kinds = new Set(failures.map((failure) => failure.kind));
+  const only = kinds.size === 1 ? [...kinds][0] : undefined;
+  let status = 502;
+  if (only === 'rate_limit') status = 429;
+  else if (only === 'auth') status = 401;
+  else if (only === 'model_not_found') status = 404;
+  else if (only === 'bad_request') status = failures.find((f) => f.status !== undefined)?.status ?? 400;
+  else if (only === 'timeout') status = 504;
+  else if (only === 'unavailable') status = 503;
+  const failed = records.filter((record) => record.outcome !== 'ok');
+  const lines = failed.map((record) => {
+    const text = record.message ?? record.outcome;
+    return text.startsWith(`${record.provider} `) ? text : `${record.provider}: ${text}`;
+  });
+  const message =
+    failed.length === 1
+      ? `${lines[0]}`
+      : `All ${failed.length} providers failed. ${lines.join(' | ')}`;
+  const headers: Record<string, string> = {};
+  if (status === 429 || status === 503) {
+    const waits = failures.map((failure) => failure.retryAfter).filter((wait): wait is number => wait !== undefined);
+    if (waits.length > 0) headers['retry-after'] = String(Math.ceil(Math.min(...waits)));
+  }
+  const code = only !== undefined ? codeForKind[only] : 'all_providers_failed';
+  const error = new AllFailedError(status, message, {
+    type: status === 401 ? 'authentication_error' : status === 429 ? 'rate_limit_error' : status < 500 ? 'invalid_request_error' : 'upstream_error',
+    param: status === 404 && only === 'model_not_found' ? 'model' : null,
+    code,
+    headers,
+  });
+  error.attempts = records;
+  return error;
+}
+

@@ -1,0 +1,45 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { ApiError } from '../core/errors.js';
+
+/**
+ * The gateway's own key (never a provider key): accepted as `Authorization: Bearer <key>` or
+ * `x-api-key: <key>`, compared in constant time (both sides hashed to the same length first).
+ */
+export function createGatewayAuth(key: string | undefined): ((req: IncomingMessage) => void) | undefined {
+  if (key === undefined) return undefined;
+  const expected = digest(key);
+  return function authorize(req: IncomingMessage): void {
+    const presented = presentedKey(req);
+    if (presented === undefined) {
+      throw new ApiError(401, 'This gateway needs its API key: send "Authorization: Bearer <key>" or "x-api-key: <key>".', {
+        type: 'authentication_error',
+        code: 'missing_api_key',
+        headers: { 'www-authenticate': 'Bearer' },
+      });
+    }
+    if (!timingSafeEqual(digest(presented), expected)) {
+      throw new ApiError(401, 'The gateway API key is not valid.', { type: 'authentication_error', code: 'invalid_api_key', headers: { 'www-authenticate': 'Bearer' } });
+    }
+  };
+}
+
+function presentedKey(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header === 'string') {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (match !== null) return match[1];
+  }
+  const apiKey = req.headers['x-api-key'];
+  if (typeof apiKey === 'string' && apiKey !== '') return apiKey.trim();
+  return undefined;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** Routes behind the key: the API and the stored images. */
+export function isProtected(path: string): boolean {
+  return path === '/v1' || path.startsWith('/v1/') || path.startsWith('/api/') || path.startsWith('/images/');
+}
