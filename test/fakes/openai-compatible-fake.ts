@@ -311,6 +311,8 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
     let clientLeft = false;
     socket.once('end', () => {
       clientLeft = true;
+      // HTTP clients do not half-close: the peer is gone, so is this socket (as real servers notice on their next write).
+      socket.destroy();
     });
     socket.once('error', () => {
       clientLeft = true;
