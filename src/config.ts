@@ -50,6 +50,8 @@ export interface Config {
   limits: { maxMessages: number; maxConcurrent: number };
   /** How long in-flight requests may run after SIGTERM/SIGINT before connections are cut. */
   shutdownMs: number;
+  /** Longest one provider may take for an images request. */
+  imageTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -109,6 +111,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
       maxConcurrent: integer(env, 'INTERFERENCE_MAX_CONCURRENT', 1024, 1, 1_000_000),
     },
     shutdownMs: integer(env, 'INTERFERENCE_SHUTDOWN_MS', 10_000, 0, 600_000),
+    imageTimeoutMs: integer(env, 'INTERFERENCE_IMAGE_TIMEOUT_MS', 300_000, 1, 3_600_000),
   };
 }
 

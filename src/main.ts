@@ -47,6 +47,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     gatewayKey: config.gatewayKey,
     maxMessages: config.limits.maxMessages,
     maxConcurrent: config.limits.maxConcurrent,
+    imageTimeoutMs: config.imageTimeoutMs,
     registry,
     maxBodyBytes: config.maxBodyBytes,
     log: config.log,

@@ -171,6 +171,25 @@ describe('images', () => {
     }
   });
 
+  test('a Space that only sends heartbeats is cut by the image deadline and the next provider answers', async () => {
+    const hurried = await startGateway({
+      env: { INTERFERENCE_IMAGE_TIMEOUT_MS: '300', INTERFERENCE_RETRIES: '0', HUGGINGSPACE_BASE_URL: spaces.url, POLLINATIONSAI_BASE_URL: pollinations.url },
+    });
+    spaces.setBehaviour(schnell, { kind: 'hang' });
+    try {
+      const alone = await hurried.post('/v1/images/generate', { prompt: 'x', model: 'flux-schnell', provider: 'HuggingSpace' });
+      assert.equal(alone.status, 504);
+      const backed = await hurried.post('/v1/images/generate', { prompt: 'x', model: 'flux-schnell', provider: 'HuggingSpace PollinationsAI', response_format: 'b64_json' });
+      assert.equal(backed.status, 200);
+      assert.equal(backed.headers.get('x-interference-attempts'), 'HuggingSpace=timeout PollinationsAI=ok');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(spaces.openStreams(), 0, 'the hung event streams were closed');
+    } finally {
+      spaces.setBehaviour(schnell, { kind: 'ok' });
+      await hurried.close();
+    }
+  });
+
   test('each Space is selectable by its own id, with parent HuggingSpace', async () => {
     const { body } = await generate({ prompt: 'x', provider: 'BlackForestLabs_Flux1Dev', response_format: 'b64_json' });
     assert.equal(body.provider, 'BlackForestLabs_Flux1Dev');

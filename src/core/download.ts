@@ -1,11 +1,11 @@
 import { UpstreamError } from './errors.js';
-import { errorFromResponse, networkError, send, type Timeouts } from './http.js';
+import { discardBody, errorFromResponse, networkError, send, type Timeouts, type UpstreamResponse } from './http.js';
 import { sniffImage } from './image-bytes.js';
 
 const maxImageBytes = 64 * 1024 * 1024;
 
 /** Reads a whole response body, bounded. */
-export async function readAll(body: AsyncIterable<unknown> & { destroy(): void }, signal: AbortSignal, limit = maxImageBytes): Promise<Buffer> {
+export async function readAll(body: UpstreamResponse['body'], signal: AbortSignal, limit = maxImageBytes): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   try {
@@ -13,7 +13,7 @@ export async function readAll(body: AsyncIterable<unknown> & { destroy(): void }
       const buffer = chunk as Buffer;
       size += buffer.length;
       if (size > limit) {
-        body.destroy();
+        discardBody(body);
         throw new UpstreamError('bad_response', `the upstream body is larger than ${limit} bytes`);
       }
       parts.push(buffer);

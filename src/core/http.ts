@@ -105,7 +105,7 @@ export async function readLimited(body: UpstreamResponse['body'], signal?: Abort
       size += buffer.length;
       if (size > maxErrorBody) {
         parts.push(buffer.subarray(0, buffer.length - (size - maxErrorBody)));
-        body.destroy();
+        discardBody(body);
         break;
       }
       parts.push(buffer);
@@ -154,4 +154,18 @@ export function errorMessageFrom(text: string): { message: string; code: string 
   if (typeof record.message === 'string') return { message: record.message, code: null };
   if (record.detail !== undefined) return { message: typeof record.detail === 'string' ? record.detail : JSON.stringify(record.detail), code: null };
   return { message: text.slice(0, 500), code: null };
+}
+
+/**
+ * Drops a response body we will not read to its end. undici turns such a destroy into an
+ * `error` event (RequestAbortedError); without a listener that would be an uncaught exception.
+ */
+export function discardBody(body: UpstreamResponse['body']): void {
+  if (body.destroyed) return;
+  body.on('error', ignore);
+  body.destroy();
+}
+
+function ignore(): void {
+  // the body was abandoned on purpose
 }

@@ -24,6 +24,7 @@ export interface AppOptions {
   maxMessages: number;
   /** Requests that call upstreams (chat, images) in flight at once; more get a 429. */
   maxConcurrent: number;
+  imageTimeoutMs: number;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, context: RequestContext, param: string) => Promise<void> | void;
@@ -42,7 +43,7 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
   const { policy, maxBodyBytes } = options;
   const chat = limited(createChatRoute({ registry, policy, maxBodyBytes, maxMessages: options.maxMessages }));
   const store = new ImageStore(options.imagesDir);
-  const images = limited(createImagesRoute({ registry, policy, store, maxBodyBytes, publicUrl: options.publicUrl }));
+  const images = limited(createImagesRoute({ registry, policy, store, maxBodyBytes, publicUrl: options.publicUrl, imageTimeoutMs: options.imageTimeoutMs }));
   const authorize = createGatewayAuth(options.gatewayKey);
   let inFlight = 0;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readAll } from '../../core/download.js';
 import { UpstreamError, kindForStatus } from '../../core/errors.js';
-import { errorMessageFrom, networkError, send, type Timeouts, type UpstreamResponse } from '../../core/http.js';
+import { discardBody, errorMessageFrom, networkError, send, type Timeouts, type UpstreamResponse } from '../../core/http.js';
 import { SseParser, type SseEvent } from '../../core/sse-parser.js';
 
 /**
@@ -120,7 +120,7 @@ async function* events(response: UpstreamResponse, signal: AbortSignal): AsyncGe
   } catch (error) {
     throw networkError(error, signal);
   } finally {
-    if (!response.body.destroyed) response.body.destroy();
+    discardBody(response.body);
   }
 }
 

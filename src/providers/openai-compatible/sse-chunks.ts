@@ -1,5 +1,5 @@
 import { UpstreamError } from '../../core/errors.js';
-import { networkError, type UpstreamResponse } from '../../core/http.js';
+import { discardBody, networkError, type UpstreamResponse } from '../../core/http.js';
 import { SseParser } from '../../core/sse-parser.js';
 import type { ChatChunk } from '../../core/types.js';
 import { errorMessageFrom } from '../../core/http.js';
@@ -42,7 +42,7 @@ export async function* chunksFromSse(body: UpstreamResponse['body'], signal: Abo
   } catch (error) {
     throw networkError(error, signal);
   } finally {
-    if (!body.destroyed) body.destroy();
+    discardBody(body);
   }
   if (!done && !finished) throw new UpstreamError('connection', 'the upstream stream ended before [DONE]');
 }

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { expectImage, readAll } from '../../core/download.js';
 import { UpstreamError } from '../../core/errors.js';
-import { errorFromResponse, send, type Timeouts } from '../../core/http.js';
+import { discardBody, errorFromResponse, send, type Timeouts } from '../../core/http.js';
 import type { ImageCall } from '../../core/provider.js';
 import type { ImageResult } from '../../core/types.js';
 
@@ -29,7 +29,7 @@ export function createPollinationsImages(imageBaseUrl: string, timeouts: Timeout
       const response = await send({ method: 'GET', url, headers, signal: call.signal, timeouts });
       if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
       if (response.headers['x-error-type'] !== undefined) {
-        response.body.destroy();
+        discardBody(response.body);
         throw new UpstreamError('server', `Pollinations sent a placeholder image (x-error-type: ${String(response.headers['x-error-type'])})`);
       }
       const bytes = expectImage(await readAll(response.body, call.signal), 'Pollinations');

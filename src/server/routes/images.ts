@@ -17,6 +17,8 @@ export interface ImagesRouteOptions {
   store: ImageStore;
   maxBodyBytes: number;
   publicUrl: string | undefined;
+  /** Longest a provider may take for one images request (all `n` images). */
+  imageTimeoutMs: number;
 }
 
 /** POST /v1/images/generate and /v1/images/generations: one handler, the chat routes' provider selection and failover. */
@@ -38,9 +40,25 @@ export function createImagesRoute(options: ImagesRouteOptions) {
         try {
           const generate = attempt.entry.provider.images;
           if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
-          const result = await generate({ request: { ...input.request, model: attempt.model }, apiKey: attempt.apiKey, signal });
-          if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
-          return result;
+          // A whole job is bounded: a Space that only sends heartbeats never trips the idle timeout.
+          const deadline = new AbortController();
+          const onAbort = (): void => deadline.abort(signal.reason);
+          signal.addEventListener('abort', onAbort, { once: true });
+          const timer = setTimeout(
+            () => deadline.abort(new UpstreamError('timeout', `no image within ${options.imageTimeoutMs} ms`)),
+            options.imageTimeoutMs,
+          );
+          try {
+            const result = await generate({ request: { ...input.request, model: attempt.model }, apiKey: attempt.apiKey, signal: deadline.signal });
+            if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
+            return result;
+          } catch (error) {
+            const reason: unknown = deadline.signal.reason;
+            throw deadline.signal.aborted && !signal.aborted && reason instanceof UpstreamError ? reason : error;
+          } finally {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', onAbort);
+          }
         } finally {
           release();
         }
