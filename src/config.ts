@@ -180,8 +180,8 @@ function parseProviders(file: string, list: unknown): ProviderOverride[] {
     const where = `${file}: providers[${index}]`;
     if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${where} must be an object`);
     const record = entry as Record<string, unknown>;
-    if (typeof record.id !== 'string' || record.id.trim() === '' || /\s/.test(record.id)) {
-      throw new ConfigError(`${where}.id must be a non-empty string without spaces`);
+    if (typeof record.id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(record.id)) {
+      throw new ConfigError(`${where}.id must be 1 to 64 ASCII letters, digits, ".", "_" or "-" (it is used in headers and env names)`);
     }
     const override: ProviderOverride = { id: record.id };
     for (const field of stringFields) {

@@ -65,6 +65,7 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({}, tempDir('{oops')), /cannot read/);
     assert.throws(() => loadConfig({}, tempDir({ providers: {} })), /"providers" must be an array/);
     assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'a b' }] })), /id must be/);
+    assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'Łódź' }] })), /ASCII letters/);
     assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'X', models: 'm' }] })), /models must be an array/);
     assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mystery' }] }))), /not built in/);
     assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mine', api: 'openai' }] }))), /needs a "baseUrl"/);

@@ -65,7 +65,7 @@ export async function failover<T>(
     for (;;) {
       const attemptStarted = performance.now();
       try {
-        const value = await once(attempt, clientSignal, run);
+        const value = await once(attempt, clientSignal, run, lone);
         policy.health.record(provider, 'ok', performance.now() - attemptStarted);
         records.push({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
         return { value, provider, attempts: records };
@@ -99,12 +99,19 @@ export async function failover<T>(
   throw finalError(records, failures);
 }
 
-/** One call of `run` with its own abort signal linked to the client's. */
+/**
+ * One call of `run` with its own abort signal linked to the client's, so that an abandoned
+ * attempt can be cancelled while the request moves on. A lone attempt has nothing to move on to:
+ * it runs on the client's signal itself (one AbortController and two listeners less per request,
+ * measurable on the hot path); `run` must leave nothing running when it fails.
+ */
 async function once<T>(
   attempt: Attempt,
   clientSignal: AbortSignal,
   run: (attempt: Attempt, signal: AbortSignal, release: () => void) => Promise<T>,
+  lone: boolean,
 ): Promise<T> {
+  if (lone) return run(attempt, clientSignal, noop);
   const controller = new AbortController();
   const onClientAbort = (): void => controller.abort(new UpstreamError('aborted', 'the client went away'));
   clientSignal.addEventListener('abort', onClientAbort, { once: true });
@@ -116,6 +123,10 @@ async function once<T>(
     controller.abort();
     throw error;
   }
+}
+
+function noop(): void {
+  // nothing is linked
 }
 
 /** Full-jitter exponential backoff; `retry-after` wins when given, and past the cap there is no retry. */
@@ -130,18 +141,33 @@ function backoff(policy: RoutingPolicy, retry: number, retryAfterSeconds: number
 
 export function asUpstreamError(caught: unknown, attempt: Attempt): UpstreamError {
   const error = caught instanceof UpstreamError ? caught : new UpstreamError('bad_response', caught instanceof Error ? caught.message : String(caught));
-  if (attempt.apiKey === undefined || !error.message.includes(attempt.apiKey)) return error;
-  return new UpstreamError(error.kind, redact(error.message, [attempt.apiKey]), {
+  if (attempt.apiKey === undefined) return error;
+  const message = redact(error.message, [attempt.apiKey]);
+  if (message === error.message) return error;
+  return new UpstreamError(error.kind, message, {
     ...(error.status === undefined ? {} : { status: error.status }),
     code: error.code,
     ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }),
   });
 }
 
-/** Replaces every occurrence of each secret with `[redacted]`. */
+/**
+ * Replaces every occurrence of each secret with `[redacted]`, and a message cut in the middle of
+ * one (upstream text is truncated before it reaches us): a tail that is a secret's first 4+
+ * characters is redacted too.
+ */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of secrets) if (secret.length > 0) out = out.split(secret).join('[redacted]');
+  for (const secret of secrets) {
+    if (secret.length === 0) continue;
+    out = out.split(secret).join('[redacted]');
+    for (let length = Math.min(secret.length - 1, out.length); length >= 4; length--) {
+      if (out.endsWith(secret.slice(0, length))) {
+        out = `${out.slice(0, out.length - length)}[redacted]`;
+        break;
+      }
+    }
+  }
   return out;
 }
 

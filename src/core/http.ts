@@ -85,6 +85,10 @@ export function networkError(error: unknown, signal?: AbortSignal): UpstreamErro
       return new UpstreamError('aborted', 'request aborted', { cause: error });
     case 'ECONNREFUSED':
       return new UpstreamError('connection', 'connection refused', { cause: error });
+    case 'UND_ERR_SOCKET':
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new UpstreamError('connection', `the upstream closed the connection (${code})`, { cause: error });
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new UpstreamError('connection', `host not found (${code})`, { cause: error });

@@ -99,7 +99,8 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
   function providerScoped(rest: string, req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     const match = /^([^/]+)\/(?:v1\/)?chat\/completions$/.exec(rest);
     if (match === null) throw notFound(`/api/${rest}`);
-    return chat(req, res, context, decodeURIComponent(match[1] as string));
+    // `rest` was decoded once already (a literal `%` may be in it): no second decoding.
+    return chat(req, res, context, match[1] as string);
   }
 
   return function handle(req: IncomingMessage, res: ServerResponse): void {

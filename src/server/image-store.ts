@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,6 +15,8 @@ import { commonHeaders, sendError } from './respond.js';
 export class ImageStore {
   readonly dir: string;
   #ready: Promise<unknown> | undefined;
+  /** Saves in progress by name: identical images asked for at once are written once. */
+  readonly #pending = new Map<string, Promise<void>>();
 
   constructor(dir: string) {
     this.dir = dir;
@@ -28,13 +30,21 @@ export class ImageStore {
     this.#ready ??= mkdir(this.dir, { recursive: true });
     await this.#ready;
     const file = path.join(this.dir, name);
-    const exists = await stat(file).then(() => true, () => false);
-    if (!exists) {
-      const temporary = `${file}.${process.pid}.${Date.now()}.tmp`;
-      await writeFile(temporary, bytes);
-      await rename(temporary, file);
+    let pending = this.#pending.get(name);
+    if (pending === undefined) {
+      pending = this.#write(file, bytes).finally(() => this.#pending.delete(name));
+      this.#pending.set(name, pending);
     }
+    await pending;
     return name;
+  }
+
+  async #write(file: string, bytes: Buffer): Promise<void> {
+    if (await stat(file).then(() => true, () => false)) return;
+    // Written under a unique name, then renamed: a reader never sees half a file.
+    const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temporary, bytes);
+    await rename(temporary, file);
   }
 
   /** GET/HEAD /images/<name>. */

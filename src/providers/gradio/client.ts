@@ -149,7 +149,7 @@ function spaceError(data: unknown): UpstreamError {
   if (typeof data === 'string') text = data;
   else if (data !== null && typeof data === 'object' && typeof (data as { error?: unknown }).error === 'string') text = (data as { error: string }).error;
   const message = text === null ? 'the Space reported an error without a message (often a GPU quota or a crash)' : cleanMessage(text);
-  const quota = /quota|exceeded your gpu|token limit/i.test(message);
+  const quota = text !== null && /quota|exceeded your gpu|token limit/i.test(text);
   return new UpstreamError(quota ? 'rate_limit' : 'server', `Space error: ${message}`);
 }
 

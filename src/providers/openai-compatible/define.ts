@@ -1,5 +1,5 @@
 import { UpstreamError } from '../../core/errors.js';
-import { defaultTimeouts, errorFromResponse, networkError, send, type Timeouts } from '../../core/http.js';
+import { defaultTimeouts, errorFromResponse, networkError, send, type Timeouts, type UpstreamResponse } from '../../core/http.js';
 import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatCompletion, ChatRequest } from '../../core/types.js';
 import { chunksFromSse } from './sse-chunks.js';
@@ -165,14 +165,12 @@ function imagesFor(images: ImageDeclaration, baseUrl: string, timeouts: Timeouts
   }
 }
 
-async function readBody(response: { body: AsyncIterable<unknown> & { destroy(): void } }, signal: AbortSignal): Promise<string> {
-  const parts: Buffer[] = [];
+async function readBody(response: UpstreamResponse, signal: AbortSignal): Promise<string> {
   try {
-    for await (const chunk of response.body) parts.push(chunk as Buffer);
+    return await response.body.text();
   } catch (error) {
     throw networkError(error, signal);
   }
-  return Buffer.concat(parts).toString('utf8');
 }
 
 function parseCompletion(text: string): ChatCompletion {

@@ -3,6 +3,7 @@ import { expectImage, readAll } from '../../core/download.js';
 import { UpstreamError } from '../../core/errors.js';
 import { discardBody, errorFromResponse, send, type Timeouts } from '../../core/http.js';
 import type { ImageCall } from '../../core/provider.js';
+import { allOrCancel } from '../../core/parallel.js';
 import type { ImageResult } from '../../core/types.js';
 
 export const pollinationsImageParams = ['prompt', 'model', 'n', 'size', 'seed', 'response_format'] as const;
@@ -20,22 +21,22 @@ export function createPollinationsImages(imageBaseUrl: string, timeouts: Timeout
     const { request } = call;
     const headers: Record<string, string> = { accept: 'image/*' };
     if (call.apiKey !== undefined) headers.authorization = `Bearer ${call.apiKey}`;
-    const one = async (index: number) => {
+    const one = async (index: number, signal: AbortSignal) => {
       const seed = request.seed === undefined ? randomInt(0, 2 ** 31 - 1) : request.seed + index;
       const query = new URLSearchParams({ model: request.model, seed: String(seed), nologo: 'true', private: 'true', enhance: 'false', safe: 'false' });
       if (request.width !== undefined) query.set('width', String(request.width));
       if (request.height !== undefined) query.set('height', String(request.height));
       const url = urlFor(base, request.prompt, query.toString());
-      const response = await send({ method: 'GET', url, headers, signal: call.signal, timeouts });
-      if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
+      const response = await send({ method: 'GET', url, headers, signal, timeouts });
+      if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, signal);
       if (response.headers['x-error-type'] !== undefined) {
         discardBody(response.body);
         throw new UpstreamError('server', `Pollinations sent a placeholder image (x-error-type: ${String(response.headers['x-error-type'])})`);
       }
-      const bytes = expectImage(await readAll(response.body, call.signal), 'Pollinations');
+      const bytes = expectImage(await readAll(response.body, signal), 'Pollinations');
       return { bytes, seed };
     };
-    const images = await Promise.all(Array.from({ length: request.n }, (_, index) => one(index)));
+    const images = await allOrCancel(request.n, call.signal, one);
     return { images, model: request.model };
   };
 }

@@ -24,7 +24,7 @@ export function createChatRoute(options: ChatRouteOptions) {
     const input = validateChatBody(body, options.maxMessages);
     const preference = parseProviderField(pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined);
     const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey });
-    if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = plan.unknown.join(' ');
+    if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const controller = new AbortController();
     const onClose = (): void => {
@@ -65,7 +65,10 @@ export function createChatRoute(options: ChatRouteOptions) {
         const next = await outcome.rest.next();
         if (next.done === true) break;
         const chunk = outcome.normalize(next.value);
-        if (keep(chunk)) await writer.send(chunk);
+        if (keep(chunk)) {
+          const backpressure = writer.send(chunk);
+          if (backpressure !== undefined) await backpressure;
+        }
         if (writer.closed) break;
       }
       writer.done();
@@ -80,6 +83,18 @@ export function createChatRoute(options: ChatRouteOptions) {
       await outcome.rest.return?.().catch(() => undefined);
     }
   };
+}
+
+/**
+ * The ids that matched no provider, as a header value: each percent-encoded when it is not plain
+ * printable ASCII (header values cannot carry it), at most 10 ids of 64 characters.
+ */
+export function unknownProvidersHeader(ids: readonly string[]): string {
+  const shown = ids.slice(0, 10).map((id) => {
+    const cut = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+    return /^[\x21-\x7e]+$/.test(cut) ? cut : encodeURIComponent(cut.toWellFormed());
+  });
+  return ids.length > 10 ? `${shown.join(' ')} (+${ids.length - 10} more)` : shown.join(' ');
 }
 
 /** `Groq=rate_limit OpenaiAPI=ok`: what each provider did, for the response header. */

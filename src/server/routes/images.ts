@@ -9,7 +9,7 @@ import { overheadMs, type RequestContext } from '../context.js';
 import type { ImageStore } from '../image-store.js';
 import { sendJson } from '../respond.js';
 import { validateImagesBody } from '../validate-images.js';
-import { describeAttempts } from './chat.js';
+import { describeAttempts, unknownProvidersHeader } from './chat.js';
 
 export interface ImagesRouteOptions {
   registry: Registry;
@@ -27,7 +27,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes));
     const preference = parseProviderField(input.provider ?? context.query.get('provider') ?? undefined);
     const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey, capability: 'images' });
-    if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = plan.unknown.join(' ');
+    if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const controller = new AbortController();
     const onClose = (): void => {
