@@ -1,27 +1,12 @@
 import { UpstreamError } from './errors.js';
-import { discardBody, errorFromResponse, networkError, send, type Timeouts, type UpstreamResponse } from './http.js';
+import { errorFromResponse, readBounded, send, type Timeouts, type UpstreamResponse } from './http.js';
 import { sniffImage } from './image-bytes.js';
 
 const maxImageBytes = 64 * 1024 * 1024;
 
-/** Reads a whole response body, bounded. */
-export async function readAll(body: UpstreamResponse['body'], signal: AbortSignal, limit = maxImageBytes): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const buffer = chunk as Buffer;
-      size += buffer.length;
-      if (size > limit) {
-        discardBody(body);
-        throw new UpstreamError('bad_response', `the upstream body is larger than ${limit} bytes`);
-      }
-      parts.push(buffer);
-    }
-  } catch (error) {
-    throw networkError(error, signal);
-  }
-  return Buffer.concat(parts, size);
+/** Reads a whole response body (an image: at most 64 MiB). */
+export function readAll(body: UpstreamResponse['body'], signal: AbortSignal, limit = maxImageBytes): Promise<Buffer> {
+  return readBounded(body, signal, limit, 'fail');
 }
 
 /** Downloads an image and checks that the bytes are one (PNG, JPEG, WebP, GIF). */

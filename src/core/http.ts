@@ -97,27 +97,40 @@ export function networkError(error: unknown, signal?: AbortSignal): UpstreamErro
   }
 }
 
-const maxErrorBody = 64 * 1024;
-
-/** Reads at most 64 KiB of a body as text (error bodies). */
-export async function readLimited(body: UpstreamResponse['body'], signal?: AbortSignal): Promise<string> {
+/**
+ * Reads a body, bounded by `limit` bytes: past it, `truncate` keeps the first `limit` bytes (error
+ * bodies), `fail` throws (a reply too large to be what we asked for).
+ */
+export async function readBounded(
+  body: UpstreamResponse['body'],
+  signal: AbortSignal | undefined,
+  limit: number,
+  overflow: 'truncate' | 'fail',
+): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   try {
     for await (const chunk of body) {
       const buffer = chunk as Buffer;
-      size += buffer.length;
-      if (size > maxErrorBody) {
-        parts.push(buffer.subarray(0, buffer.length - (size - maxErrorBody)));
+      if (size + buffer.length > limit) {
         discardBody(body);
+        if (overflow === 'fail') throw new UpstreamError('bad_response', `the upstream body is larger than ${limit} bytes`);
+        parts.push(buffer.subarray(0, limit - size));
+        size = limit;
         break;
       }
+      size += buffer.length;
       parts.push(buffer);
     }
   } catch (error) {
     throw networkError(error, signal);
   }
-  return Buffer.concat(parts).toString('utf8');
+  return Buffer.concat(parts, size);
+}
+
+/** Reads at most 64 KiB of a body as text (error bodies). */
+export async function readLimited(body: UpstreamResponse['body'], signal?: AbortSignal): Promise<string> {
+  return (await readBounded(body, signal, 64 * 1024, 'truncate')).toString('utf8');
 }
 
 /**
