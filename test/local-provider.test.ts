@@ -15,6 +15,7 @@ import { createLocalProvider, type LocalProvider } from '../src/providers/local/
 import { createProgressPrinter, modelIdFromSource, resolveModelSource } from '../src/providers/local/model-source.js';
 import { flattenMessages, planPrompt, sampling, toChatHistory } from '../src/providers/local/prompt.js';
 import { SequencePool } from '../src/providers/local/sequence-pool.js';
+import { llamaCpp } from '../src/providers/local/llama-module.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = path.resolve(repoRoot, '../shared/models/stories260K.gguf');
@@ -262,10 +263,11 @@ describe('model sources and prompts', () => {
     assert.equal(modelIdFromSource('https://example.com/a/tiny-model.Q4_K_M.gguf?x=1'), 'tiny-model.Q4_K_M');
   });
 
-  test('a template decides completion vs chat; history keeps roles; request fields map to options', () => {
+  test('a template decides completion vs chat; history keeps roles; request fields map to options', async () => {
+    const lib = await llamaCpp();
     const fakeModel = (template?: string) => ({ fileInfo: { metadata: { tokenizer: template ? { chat_template: template } : {} } } }) as unknown as LlamaModel;
     const messages: ChatRequest['messages'] = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: 'Tell me a story' }];
-    assert.deepEqual(planPrompt(fakeModel(), messages), { kind: 'completion', prompt: 'Be brief.\n\nHi\n\nHello\n\nTell me a story' });
+    assert.deepEqual(planPrompt(lib, fakeModel(), messages), { kind: 'completion', prompt: 'Be brief.\n\nHi\n\nHello\n\nTell me a story' });
         assert.deepEqual(toChatHistory(messages), [
       { type: 'system', text: 'Be brief.' }, { type: 'user', text: 'Hi' }, { type: 'model', response: ['Hello'] },
       { type: 'user', text: 'Tell me a story' }, { type: 'model', response: [] },

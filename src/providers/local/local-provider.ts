@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { getLlama, LlamaChat, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp';
+import { llamaCpp, type LlamaCpp } from './llama-module.js';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
 import { UpstreamError } from '../../core/errors.js';
 import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
@@ -37,6 +37,7 @@ const PARAMS = [
 ] as const;
 
 interface Engine {
+  lib: LlamaCpp;
   llama: Llama;
   model: LlamaModel;
   context: LlamaContext;
@@ -195,14 +196,16 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       const text = message.startsWith('model file not found') ? message : `cannot get local model ${options.model}: ${message}; ${FIX_HINT}`;
       throw new UpstreamError('connection', text, { cause: error });
     }
+    let lib: LlamaCpp;
     let llama: Llama | undefined;
     let model: LlamaModel | undefined;
     try {
-      llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: options.threads });
+      lib = await llamaCpp();
+      llama = await lib.getLlama({ gpu: false, build: 'never', logLevel: lib.LlamaLogLevel.error, maxThreads: options.threads });
       model = await llama.loadModel({ modelPath });
       const context = await model.createContext({ contextSize: options.contextSize, sequences: options.parallel, threads: options.threads });
       options.log?.(`local model ${modelId} loaded from ${modelPath} in ${Date.now() - started} ms (threads ${options.threads}, context ${options.contextSize} × ${options.parallel})`);
-      return { llama, model, context, pool: SequencePool.forContext(context, options.parallel) };
+      return { lib, llama, model, context, pool: SequencePool.forContext(context, options.parallel) };
     } catch (error) {
       await model?.dispose().catch(() => undefined);
       await llama?.dispose().catch(() => undefined);
@@ -228,7 +231,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
   }
 
   /** Starts generating on a leased sequence; the lease is released when generation ends. */
-  function generate(lease: Lease<LlamaContextSequence>, plan: PromptPlan, settings: Sampling, signal: AbortSignal): Job {
+  function generate(lib: LlamaCpp, lease: Lease<LlamaContextSequence>, plan: PromptPlan, settings: Sampling, signal: AbortSignal): Job {
     const controller = new AbortController();
     const onAbort = (): void => controller.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -247,11 +250,11 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     let evaluator: { dispose(): void };
     let run: Promise<StopReason>;
     if (plan.kind === 'completion') {
-      const completion = new LlamaCompletion({ contextSequence: sequence });
+      const completion = new lib.LlamaCompletion({ contextSequence: sequence });
       evaluator = completion;
       run = completion.generateCompletionWithMeta(plan.prompt, { ...common, disableContextShift: true }).then((r) => r.metadata.stopReason);
     } else {
-      const chat = new LlamaChat({ contextSequence: sequence, chatWrapper: plan.wrapper });
+      const chat = new lib.LlamaChat({ contextSequence: sequence, chatWrapper: plan.wrapper });
       evaluator = chat;
       run = chat.generateResponse(plan.history, common).then((r) => r.metadata.stopReason);
     }
@@ -316,7 +319,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       // A first call may download the model: a client that gives up stops waiting, the download goes on.
       const engine = await untilAborted(load(), call.signal);
       if (closed) throw new UpstreamError('server', 'the local provider is closed');
-      const plan = planPrompt(engine.model, call.request.messages);
+      const plan = planPrompt(engine.lib, engine.model, call.request.messages);
       const promptTokens = countPromptTokens(engine.model, plan);
       const room = engine.context.contextSize - promptTokens;
       if (room < 1) {
@@ -328,7 +331,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       } catch (error) {
         throw call.signal.aborted ? abortedError(call.signal) : failure(error, call.signal);
       }
-      const job = generate(lease, plan, sampling(call.request, room), call.signal);
+      const job = generate(engine.lib, lease, plan, sampling(call.request, room), call.signal);
       await job.started;
       const outcome = job.outcome();
       if (outcome !== undefined && !outcome.ok) throw failure(outcome.error, call.signal);

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { resolveModelFile } from 'node-llama-cpp';
+import { llamaCpp } from './llama-module.js';
 
 export type ModelSourceKind = 'path' | 'hf' | 'url';
 
@@ -107,6 +107,7 @@ export async function resolveModelSource(spec: string, options: ResolveSourceOpt
   let announced = false;
   const printer = createProgressPrinter(`downloading ${modelIdFromSource(spec)}`, options.progressStream);
   const fileName = kind === 'url' ? urlFileName(spec) : undefined;
+  const { resolveModelFile } = await llamaCpp();
   return resolveModelFile(spec, {
     directory: options.cacheDir,
     download: 'auto',

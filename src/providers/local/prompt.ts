@@ -7,7 +7,8 @@
  * rendered by node-llama-cpp's auto-resolved chat wrapper. The request's sampling fields map to
  * node-llama-cpp generation options here too.
  */
-import { resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type LLamaContextualRepeatPenalty } from 'node-llama-cpp';
+import type { ChatHistoryItem, ChatWrapper, LlamaModel, LLamaContextualRepeatPenalty } from 'node-llama-cpp';
+import type { LlamaCpp } from './llama-module.js';
 import type { ChatMessage, ChatRequest } from '../../core/types.js';
 
 export type PromptPlan =
@@ -60,9 +61,9 @@ export function hasChatTemplate(model: LlamaModel): boolean {
 }
 
 /** Completion for template-less models; otherwise chat, with the wrapper node-llama-cpp picks for the model. */
-export function planPrompt(model: LlamaModel, messages: readonly ChatMessage[]): PromptPlan {
+export function planPrompt(lib: LlamaCpp, model: LlamaModel, messages: readonly ChatMessage[]): PromptPlan {
   return hasChatTemplate(model)
-    ? { kind: 'chat', history: toChatHistory(messages), wrapper: resolveChatWrapper(model) }
+    ? { kind: 'chat', history: toChatHistory(messages), wrapper: lib.resolveChatWrapper(model) }
     : { kind: 'completion', prompt: flattenMessages(messages) };
 }
 
