@@ -71,7 +71,9 @@ export async function failover<T>(
         return { value, provider, attempts: records };
       } catch (caught) {
         const error = asUpstreamError(caught, attempt);
-        policy.health.record(provider, error.kind, performance.now() - attemptStarted, error.retryAfter);
+        // Only what the upstream did counts against it: an error of our own (a bug, or a body we
+        // could not serialise) must not open a provider's circuit for everyone.
+        if (caught instanceof UpstreamError) policy.health.record(provider, error.kind, performance.now() - attemptStarted, error.retryAfter);
         if (error.kind === 'aborted' && clientSignal.aborted) {
           records.push({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
           throw error;

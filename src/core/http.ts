@@ -1,6 +1,15 @@
-import { Agent, request } from 'undici';
-import type { Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { UpstreamError, kindForStatus, parseRetryAfter } from './errors.js';
+
+// undici's Agent and its `request` API only: the package's index also loads fetch, web streams,
+// WebSocket and more, ~8 MB of memory this gateway never uses (measured: 61 → 53 MB RSS).
+const require = createRequire(import.meta.url);
+const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
+const api = require('undici/lib/api/index.js') as {
+  request(this: Dispatcher, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
+};
+type Agent = UndiciAgent;
 
 /** Per-attempt time limits, by phase. */
 export interface Timeouts {
@@ -48,19 +57,29 @@ export interface SendOptions {
  * `UpstreamError`s with the right kind; HTTP error statuses are returned as they are.
  */
 export async function send(options: SendOptions): Promise<UpstreamResponse> {
+  const { origin, path } = splitUrl(options.url);
   try {
-    return await request(options.url, {
+    return await api.request.call(agentFor(options.timeouts.connectMs), {
+      origin,
+      path,
       method: options.method,
       headers: options.headers,
-      body: options.body,
+      body: options.body ?? null,
       signal: options.signal,
-      dispatcher: agentFor(options.timeouts.connectMs),
       headersTimeout: options.timeouts.firstByteMs,
       bodyTimeout: options.timeouts.idleMs,
     });
   } catch (error) {
     throw networkError(error, options.signal);
   }
+}
+
+/** `http://host:port/a/b?c` → origin `http://host:port`, path `/a/b?c` (no URL object per request). */
+function splitUrl(url: string): { origin: string; path: string } {
+  const scheme = url.indexOf('://');
+  if (scheme <= 0) throw new UpstreamError('connection', `not an absolute URL: ${url.slice(0, 200)}`);
+  const slash = url.indexOf('/', scheme + 3);
+  return slash === -1 ? { origin: url, path: '/' } : { origin: url.slice(0, slash), path: url.slice(slash) };
 }
 
 /** Classifies an error thrown by undici (or by reading its body). */

@@ -23,7 +23,28 @@ export async function readJsonObject(req: IncomingMessage, maxBytes: number): Pr
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidRequest('the request body must be a JSON object', null, 'invalid_json');
   }
+  const tooDeep = deeperThan(value, maxDepth);
+  if (tooDeep !== null) throw invalidRequest(`the request body is nested more than ${maxDepth} levels deep`, tooDeep, 'invalid_json');
   return value as Record<string, unknown>;
+}
+
+/** Deeper than any real request; serialising deeper values could overflow the stack. */
+const maxDepth = 64;
+
+/** The top-level field that holds a value nested deeper than `limit`, or null. Iterative: no recursion. */
+function deeperThan(root: object, limit: number): string | null {
+  for (const [field, value] of Object.entries(root)) {
+    const stack: Array<[unknown, number]> = [[value, 2]];
+    while (stack.length > 0) {
+      const [item, depth] = stack.pop() as [unknown, number];
+      if (typeof item !== 'object' || item === null) continue;
+      if (depth > limit) return field;
+      for (const child of Array.isArray(item) ? item : Object.values(item)) {
+        if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+      }
+    }
+  }
+  return null;
 }
 
 /** Collects the body with plain events (cheaper than an async iterator per request). */
