@@ -75,6 +75,15 @@ describe('bad requests', () => {
     assert.equal(response.headers.get('access-control-allow-origin'), '*');
   });
 
+  test('browser requests (with an Origin) get CORS headers on every response, errors included', async () => {
+    const withOrigin = await fetch(`${gateway.url}/v1/providers/Nope`, { headers: { origin: 'https://app.example' } });
+    assert.equal(withOrigin.status, 404);
+    assert.equal(withOrigin.headers.get('access-control-allow-origin'), '*');
+    assert.match(withOrigin.headers.get('access-control-expose-headers') ?? '', /x-interference-provider/);
+    const plain = await gateway.get('/v1/providers/Nope');
+    assert.equal(plain.headers.get('access-control-allow-origin'), null);
+  });
+
   test('a malformed HTTP request gets a 400 and the server keeps serving', async () => {
     const url = new URL(gateway.url);
     const raw = await new Promise<string>((resolve, reject) => {

@@ -6,7 +6,7 @@ import type { RoutingPolicy } from '../core/failover.js';
 import { createGatewayAuth, isProtected } from './auth.js';
 import type { RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
-import { commonHeaders, sendError, sendJson, toApiError } from './respond.js';
+import { corsHeaders, sendError, sendJson, toApiError } from './respond.js';
 import { getModel, getProvider, listModels, listProviders } from './routes/catalog.js';
 import { createChatRoute } from './routes/chat.js';
 import { createImagesRoute } from './routes/images.js';
@@ -110,18 +110,19 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const incomingId = req.headers['x-request-id'];
     const id = typeof incomingId === 'string' && /^[\w.-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
+    const headers: Record<string, string> = req.headers.origin === undefined ? { 'x-request-id': id } : { ...corsHeaders, 'x-request-id': id };
     const context: RequestContext = {
       id,
       started,
-      query: new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)),
-      headers: { 'x-request-id': id },
+      query: queryAt === -1 ? noQuery : new URLSearchParams(url.slice(queryAt + 1)),
+      headers,
     };
-    res.once('finish', () => logger.request(req, res, context, started, path));
+    if (options.log) res.once('finish', () => logger.request(req, res, context, started, path));
     req.once('error', () => res.destroy());
 
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
-        ...commonHeaders,
+        ...corsHeaders,
         'access-control-allow-methods': 'GET, POST, OPTIONS',
         'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'authorization, content-type, x-api-key'),
         'access-control-max-age': '86400',
@@ -179,6 +180,9 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
     sendError(res, toApiError(error), context.headers);
   }
 }
+
+/** Shared by requests without a query string: read only. */
+const noQuery = new URLSearchParams();
 
 function notFound(path: string): ApiError {
   return new ApiError(404, `Unknown route ${path}. The API lives under /v1 (GET /v1 lists it).`, { code: 'route_not_found' });

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { ApiError } from '../core/errors.js';
 import { sniffImage } from '../core/image-bytes.js';
-import { commonHeaders, sendError } from './respond.js';
+import { sendError } from './respond.js';
 
 /**
  * Generated images on disk, served at /images/<file>. Names are the content's hash, so a file
@@ -68,7 +68,7 @@ export class ImageStore {
     }
     if (format === undefined) throw notFound(name);
     const etag = `"${name.slice(0, 32)}"`;
-    const common = { ...commonHeaders, ...headers, etag, 'cache-control': 'public, max-age=31536000, immutable', 'x-content-type-options': 'nosniff' };
+    const common = { ...headers, etag, 'cache-control': 'public, max-age=31536000, immutable', 'x-content-type-options': 'nosniff' };
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, common);
       res.end();

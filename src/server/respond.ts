@@ -1,21 +1,20 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../core/errors.js';
 
-/** Headers every response carries (CORS: the gateway is meant to be called from browsers too). */
-export const commonHeaders: Readonly<Record<string, string>> = {
+/** CORS headers, added to every response to a request that has an `Origin` (a browser's). */
+export const corsHeaders: Readonly<Record<string, string>> = {
   'access-control-allow-origin': '*',
-  'access-control-expose-headers': 'x-interference-provider, x-interference-attempts, x-interference-unknown-providers, x-request-id, retry-after',
+  'access-control-expose-headers':
+    'x-interference-provider, x-interference-attempts, x-interference-unknown-providers, x-interference-overhead-ms, x-request-id, retry-after',
 };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = `${JSON.stringify(body)}\n`; // the newline keeps curl output readable
-  res.writeHead(status, {
-    ...commonHeaders,
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
+  const bytes = Buffer.from(`${JSON.stringify(body)}\n`); // the newline keeps curl output readable
+  const out: Record<string, string | number> = { ...headers };
+  out['content-type'] = 'application/json; charset=utf-8';
+  out['content-length'] = bytes.length;
+  res.writeHead(status, out);
+  res.end(bytes);
 }
 
 /** Any error becomes an OpenAI-shaped body; unexpected ones are a generic 500 that leaks nothing. */

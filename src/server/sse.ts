@@ -1,25 +1,24 @@
 import type { ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import type { ApiError } from '../core/errors.js';
-import { commonHeaders } from './respond.js';
 
 /**
  * The only SSE writer: headers once, one `data:` line per JSON object, `drain` honoured, and a
- * failure after the first byte ends as `data: {"error": …}` then `data: [DONE]`.
+ * failure after the first byte ends as `data: {"error": …}` then `data: [DONE]`. Events sent in
+ * the same tick (those parsed from one upstream read) go out in one write at the end of that tick:
+ * one chunk of the chunked encoding and one packet, never later than the upstream's own boundary.
  */
 export class SseWriter {
   readonly #res: ServerResponse;
-  /** Corked and uncorked directly: the response lets go of its socket when it ends. */
-  readonly #socket: Socket | null;
-  #corked = false;
+  #pending = '';
+  #scheduled = false;
+  /** Set while the socket's buffer is full: later sends wait on it. */
+  #drain: Promise<void> | undefined;
 
   constructor(res: ServerResponse, headers: Record<string, string>) {
     this.#res = res;
-    this.#socket = res.socket;
     res.socket?.setNoDelay(true);
     res.writeHead(200, {
-      ...commonHeaders,
       ...headers,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -31,39 +30,40 @@ export class SseWriter {
     return this.#res.destroyed || this.#res.writableEnded;
   }
 
-  /**
-   * Writes one event. Events written in the same tick (those parsed from one upstream read) leave
-   * in one packet: the socket is corked until the next tick, never longer. Returns a promise only
-   * when the socket's buffer is full (await it: that is backpressure).
-   */
+  /** Queues one event for this tick's write. Returns a promise only under backpressure: await it. */
   send(value: unknown): Promise<void> | undefined {
     if (this.closed) return undefined;
-    if (!this.#corked && this.#socket !== null) {
-      this.#corked = true;
-      this.#socket.cork();
-      process.nextTick(this.#uncork);
+    this.#pending += `data: ${JSON.stringify(value)}\n\n`;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      process.nextTick(this.#flush);
     }
-    if (!this.#res.write(`data: ${JSON.stringify(value)}\n\n`)) return drained(this.#res);
-    return undefined;
+    return this.#drain;
   }
 
-  readonly #uncork = (): void => {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#socket?.uncork();
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#pending === '' || this.closed) return;
+    const text = this.#pending;
+    this.#pending = '';
+    if (!this.#res.write(text) && this.#drain === undefined) {
+      this.#drain = drained(this.#res).then(() => {
+        this.#drain = undefined;
+      });
+    }
   };
 
   fail(error: ApiError): void {
     if (this.closed) return;
-    this.#res.write(`data: ${JSON.stringify(error.toBody())}\n\n`);
+    this.#pending += `data: ${JSON.stringify(error.toBody())}\n\n`;
     this.done();
   }
 
   done(): void {
     if (this.closed) return;
-    this.#res.end('data: [DONE]\n\n');
-    // Flush now, in the same packet: the socket may serve the next keep-alive request.
-    this.#uncork();
+    const text = `${this.#pending}data: [DONE]\n\n`;
+    this.#pending = '';
+    this.#res.end(text);
   }
 }
 
