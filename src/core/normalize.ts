@@ -12,51 +12,91 @@ export function completionId(): string {
   return `chatcmpl-${randomBytes(12).toString('base64url')}`;
 }
 
-export function normalizeCompletion(completion: ChatCompletion, provider: string, fallbackModel: string): ChatCompletion {
-  normalizeEnvelope(completion, 'chat.completion', provider, fallbackModel);
+/**
+ * The upstream's own JSON text of a parsed chunk or completion (a symbol key: JSON.stringify and
+ * Object.keys never see it). Kept only while normalisation changes nothing, so that the writer can
+ * send the upstream's bytes with `provider` spliced in instead of serialising the object again.
+ */
+export const rawJson = Symbol('rawJson');
+
+type WithRaw = { [rawJson]?: string };
+
+/** The JSON to send for a normalised object: the upstream's text plus `provider` when untouched. */
+export function serialize(value: (ChatCompletion | ChatChunk) & WithRaw): string {
+  const raw = value[rawJson];
+  if (raw !== undefined) return `${raw.slice(0, raw.lastIndexOf('}'))},"provider":${JSON.stringify(value.provider)}}`;
+  return JSON.stringify(value);
+}
+
+export function normalizeCompletion(completion: ChatCompletion & WithRaw, provider: string, fallbackModel: string): ChatCompletion {
+  let changed = normalizeEnvelope(completion, 'chat.completion', provider, fallbackModel);
   completion.choices.forEach((choice, index) => {
-    if (typeof choice.index !== 'number') choice.index = index;
-    const message = (typeof choice.message === 'object' && choice.message !== null ? choice.message : {}) as ChatCompletion['choices'][number]['message'];
-    message.role = 'assistant';
-    if (message.content === undefined) message.content = null;
-    if (message.refusal === undefined) message.refusal = null;
-    choice.message = message;
-    if (choice.logprobs === undefined) choice.logprobs = null;
-    if (!finishReasons.has(choice.finish_reason as string)) choice.finish_reason = 'stop';
+    if (typeof choice.index !== 'number') (choice.index = index), (changed = true);
+    if (typeof choice.message !== 'object' || choice.message === null) {
+      choice.message = { role: 'assistant', content: null };
+      changed = true;
+    }
+    const message = choice.message;
+    if (message.role !== 'assistant') (message.role = 'assistant'), (changed = true);
+    if (message.content === undefined) (message.content = null), (changed = true);
+    if (message.refusal === undefined) (message.refusal = null), (changed = true);
+    if (choice.logprobs === undefined) (choice.logprobs = null), (changed = true);
+    if (!finishReasons.has(choice.finish_reason as string)) (choice.finish_reason = 'stop'), (changed = true);
   });
-  if (completion.usage !== undefined && !isUsage(completion.usage)) delete completion.usage;
+  if (completion.usage !== undefined && !isUsage(completion.usage)) {
+    delete completion.usage;
+    changed = true;
+  }
+  if (changed) delete completion[rawJson];
   return completion;
 }
 
-export function normalizeChunk(chunk: ChatChunk, provider: string, fallbackModel: string): ChatChunk {
-  normalizeEnvelope(chunk, 'chat.completion.chunk', provider, fallbackModel);
+export function normalizeChunk(chunk: ChatChunk & WithRaw, provider: string, fallbackModel: string): ChatChunk {
+  let changed = normalizeEnvelope(chunk, 'chat.completion.chunk', provider, fallbackModel);
   for (let index = 0; index < chunk.choices.length; index++) {
     const choice = chunk.choices[index] as ChatChunk['choices'][number];
-    if (typeof choice.index !== 'number') choice.index = index;
-    if (typeof choice.delta !== 'object' || choice.delta === null) choice.delta = {};
+    if (typeof choice.index !== 'number') (choice.index = index), (changed = true);
+    if (typeof choice.delta !== 'object' || choice.delta === null) (choice.delta = {}), (changed = true);
     const reason = choice.finish_reason;
     if (reason === undefined || (reason !== null && !finishReasons.has(reason))) {
       choice.finish_reason = reason === undefined || reason === null ? null : 'stop';
+      changed = true;
     }
   }
-  if (chunk.usage !== undefined && chunk.usage !== null && !isUsage(chunk.usage)) delete chunk.usage;
+  if (chunk.usage !== undefined && chunk.usage !== null && !isUsage(chunk.usage)) {
+    delete chunk.usage;
+    changed = true;
+  }
   // Groq reports stream usage in `x_groq.usage` on the last chunk.
   const groq = chunk.x_groq as { usage?: unknown } | undefined;
-  if ((chunk.usage === undefined || chunk.usage === null) && isUsage(groq?.usage)) chunk.usage = groq.usage;
+  if ((chunk.usage === undefined || chunk.usage === null) && isUsage(groq?.usage)) {
+    chunk.usage = groq.usage;
+    changed = true;
+  }
+  if (changed) delete chunk[rawJson];
   return chunk;
 }
 
-function normalizeEnvelope(value: ChatCompletion | ChatChunk, object: string, provider: string, fallbackModel: string): void {
+/** Fixes the shared fields and stamps `provider`; true when anything but `provider` changed. */
+function normalizeEnvelope(value: ChatCompletion | ChatChunk, object: string, provider: string, fallbackModel: string): boolean {
   const record = value as Record<string, unknown>;
-  record.object = object;
-  if (typeof record.id !== 'string' || record.id === '') record.id = completionId();
+  let changed = false;
+  if (record.object !== object) (record.object = object), (changed = true);
+  if (typeof record.id !== 'string' || record.id === '') (record.id = completionId()), (changed = true);
   if (typeof record.created !== 'number' || !Number.isInteger(record.created) || record.created < 0) {
     record.created = Math.floor(Date.now() / 1000);
+    changed = true;
   }
-  if (typeof record.model !== 'string' || record.model === '') record.model = fallbackModel;
-  if (record.system_fingerprint !== undefined && typeof record.system_fingerprint !== 'string') delete record.system_fingerprint;
-  if (!Array.isArray(record.choices)) record.choices = [];
+  if (typeof record.model !== 'string' || record.model === '') (record.model = fallbackModel), (changed = true);
+  if (record.system_fingerprint !== undefined && typeof record.system_fingerprint !== 'string') {
+    delete record.system_fingerprint;
+    changed = true;
+  }
+  if (!Array.isArray(record.choices)) (record.choices = []), (changed = true);
+  // An upstream that already says `provider` (another gateway) is re-serialised, not spliced.
+  if (record.provider !== undefined) changed = true;
   record.provider = provider;
+  return changed;
 }
 
 function isUsage(value: unknown): value is Usage {

@@ -9,7 +9,12 @@ export const corsHeaders: Readonly<Record<string, string>> = {
 };
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const bytes = Buffer.from(`${JSON.stringify(body)}\n`); // the newline keeps curl output readable
+  sendJsonText(res, status, JSON.stringify(body), headers);
+}
+
+/** The same with the JSON already serialised. */
+export function sendJsonText(res: ServerResponse, status: number, json: string, headers: Record<string, string> = {}): void {
+  const bytes = Buffer.from(`${json}\n`); // the newline keeps curl output readable
   const out: Record<string, string | number> = { ...headers };
   out['content-type'] = 'application/json; charset=utf-8';
   out['content-length'] = bytes.length;

@@ -1,6 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { ApiError } from '../core/errors.js';
+import { rawJson, serialize } from '../core/normalize.js';
+import type { ChatChunk } from '../core/types.js';
 
 /**
  * The only SSE writer: headers once, one `data:` line per JSON object, `drain` honoured, and a
@@ -33,7 +35,7 @@ export class SseWriter {
   /** Queues one event for this tick's write. Returns a promise only under backpressure: await it. */
   send(value: unknown): Promise<void> | undefined {
     if (this.closed) return undefined;
-    this.#pending += `data: ${JSON.stringify(value)}\n\n`;
+    this.#pending += `data: ${typeof value === 'object' && value !== null && rawJson in value ? serialize(value as unknown as ChatChunk) : JSON.stringify(value)}\n\n`;
     if (!this.#scheduled) {
       this.#scheduled = true;
       process.nextTick(this.#flush);

@@ -2,6 +2,7 @@ import { UpstreamError } from '../../core/errors.js';
 import { defaultTimeouts, errorFromResponse, networkError, send, type Timeouts, type UpstreamResponse } from '../../core/http.js';
 import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatCompletion, ChatRequest } from '../../core/types.js';
+import { rawJson } from '../../core/normalize.js';
 import { chunksFromSse } from './sse-chunks.js';
 import { createOpenAIImages, openAIImageParams } from './images.js';
 import { createHuggingFaceTextToImage, huggingFaceImageParams } from '../huggingface/text-to-image.js';
@@ -185,6 +186,7 @@ function parseCompletion(text: string): ChatCompletion {
     if (error !== undefined) throw new UpstreamError('server', `the upstream answered 2xx with an error: ${JSON.stringify(error).slice(0, 300)}`);
     throw new UpstreamError('bad_response', 'the upstream answered 2xx without `choices`');
   }
+  (value as { [rawJson]?: string })[rawJson] = text;
   return value as ChatCompletion;
 }
 

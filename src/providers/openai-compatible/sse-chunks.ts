@@ -2,6 +2,7 @@ import { UpstreamError } from '../../core/errors.js';
 import { discardBody, errorMessageFrom, networkError, type UpstreamResponse } from '../../core/http.js';
 import { SseParser } from '../../core/sse-parser.js';
 import type { ChatChunk } from '../../core/types.js';
+import { rawJson } from '../../core/normalize.js';
 
 /** After `[DONE]`, how long the upstream may take to end its response before the connection is dropped. */
 const endGraceMs = 1000;
@@ -167,5 +168,7 @@ function parseEvent(name: string, data: string): ChatChunk | 'done' | null {
     if (name === 'ping' || record.type === 'ping') return null;
     throw new UpstreamError('bad_response', 'the upstream sent a chunk without choices');
   }
+  // One line of JSON (multi-line data cannot be re-sent as one `data:` line).
+  if (!data.includes('\n')) (value as { [rawJson]?: string })[rawJson] = data;
   return value as ChatChunk;
 }

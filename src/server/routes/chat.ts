@@ -6,7 +6,8 @@ import { parseProviderField, planAttempts } from '../../core/selection.js';
 import type { ChatChunk } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
 import { overheadMs, type RequestContext } from '../context.js';
-import { sendJson } from '../respond.js';
+import { sendJsonText } from '../respond.js';
+import { serialize } from '../../core/normalize.js';
 import { SseWriter } from '../sse.js';
 import { validateChatBody } from '../validate-chat.js';
 
@@ -53,7 +54,7 @@ export function createChatRoute(options: ChatRouteOptions) {
     };
     if (outcome.type === 'completion') {
       res.off('close', onClose);
-      sendJson(res, 200, outcome.completion, headers);
+      sendJsonText(res, 200, serialize(outcome.completion), headers);
       return;
     }
     const includeUsage = input.request.stream_options?.include_usage === true;
