@@ -8,6 +8,7 @@ import http from 'node:http';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import zlib from 'node:zlib';
+import { listenOnLoopback, trackSockets } from './loopback.js';
 
 export type GradioBehaviour =
   | { kind: 'ok' }
@@ -454,10 +455,7 @@ export async function startGradioFake(spaces: SpaceSpec[]): Promise<GradioFake> 
     req.on('end', () => handle(req, res, raw));
   });
   server.keepAliveTimeout = 30_000;
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
+  trackSockets(server, sockets);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

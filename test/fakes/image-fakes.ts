@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import {
   countPromptWords,
   createWire,
@@ -17,6 +17,7 @@ import {
   rateLimitHeaders,
   splitReply,
 } from './fixtures/openai.js';
+import { listenOnLoopback, trackSockets } from './loopback.js';
 
 // ---- Image bytes ------------------------------------------------------------------------------
 
@@ -173,18 +174,8 @@ async function startServer(handler: Handler): Promise<BaseFake> {
     req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
   });
   server.keepAliveTimeout = 30_000; // longer than client pools keep idle sockets
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  trackSockets(server, sockets);
+  const port = await listenOnLoopback(server);
   let closed: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,

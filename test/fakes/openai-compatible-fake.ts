@@ -17,6 +17,7 @@ import {
   type Reply,
   type Wire,
 } from './fixtures/openai.js';
+import { listenOnLoopback } from './loopback.js';
 
 export type { Flavor } from './fixtures/openai.js';
 
@@ -323,14 +324,7 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   const origin = `http://127.0.0.1:${port}`;
   let closed: Promise<void> | undefined;
 

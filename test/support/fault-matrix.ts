@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { listenOnLoopback, trackSockets } from '../fakes/loopback.js';
 
 export interface ErrorFields {
   message: string;
@@ -255,18 +256,8 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
       res.end(`data: ${JSON.stringify({ error: { message: quoted, type: 'server_error', param: null, code: null } })}\n\n`);
     });
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  trackSockets(server, sockets);
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
