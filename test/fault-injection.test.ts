@@ -808,9 +808,9 @@ describe('canary keys: chat upstreams that echo the key, and the request log', (
   // FINDING: errorMessageFrom() (src/core/http.ts) cuts a non-JSON upstream body to 500 characters,
   // then asUpstreamError() (src/core/failover.ts) redacts only whole occurrences of the key: the
   // first half of the key survives in the error message and in the request log.
-  const truncationLeak = 'upstream messages are truncated before redaction: a key cut by the 500-character limit leaks its first part';
+  // Once a finding: upstream messages were truncated before redaction, so a key cut by the 500-character limit leaked its first part.
   for (const stream of [false, true]) {
-    // Once a finding (${truncationLeak}): the cut tail is now redacted too.
+    // Once a finding: the cut tail is now redacted too.
     test(`a key quoted across the 500-character message limit (${stream ? 'stream' : 'json'})`, async () => {
       const key = canaries.make();
       canaries.exempt.add(key); // checked here, left out of the suite-wide log check

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { LlamaModel } from 'node-llama-cpp';
 import { UpstreamError } from '../src/core/errors.js';
-import type { ChatResult, Provider } from '../src/core/provider.js';
+import type { ChatResult } from '../src/core/provider.js';
 import type { ChatChunk, ChatRequest } from '../src/core/types.js';
 import { createLocalProvider, type LocalProvider } from '../src/providers/local/local-provider.js';
 import { createProgressPrinter, modelIdFromSource, resolveModelSource } from '../src/providers/local/model-source.js';

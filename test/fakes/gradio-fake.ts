@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
 import { listenOnLoopback, trackSockets } from './loopback.js';
 
@@ -457,14 +457,7 @@ export async function startGradioFake(spaces: SpaceSpec[]): Promise<GradioFake> 
   server.keepAliveTimeout = 30_000;
   trackSockets(server, sockets);
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin = `http://127.0.0.1:${await listenOnLoopback(server)}`;
   let closed: Promise<void> | undefined;
 
   return {

@@ -15,7 +15,6 @@ import {
   type ChatContext,
   type Flavor,
   type Reply,
-  type Wire,
 } from './fixtures/openai.js';
 import { listenOnLoopback } from './loopback.js';
 
