@@ -193,7 +193,11 @@ function noProviderForModel(registry: Registry, model: string, capability: Capab
     .filter((entry) => can(entry, capability) && registry.readiness(entry).configured)
     .map((entry) => entry.provider.id);
   const what = capability === 'chat' ? 'chat' : 'image';
-  const which = model === '' ? `No ${what} provider is configured` : `No configured ${what} provider serves model "${model}"`;
-  const configured = ready.length > 0 ? ` Configured providers: ${ready.join(', ')}; name one in "provider" to pass any model through.` : ' Set a provider key (see GET /v1/providers) or INTERFERENCE_LOCAL_MODEL.';
+  const which =
+    model === ''
+      ? `No ${what} provider is set up for a request without a model (a key, a base URL or the embedded model)`
+      : `No configured ${what} provider serves model "${model}"`;
+  const hint = ' Set a provider key (GET /v1/providers says which), point INTERFERENCE_LOCAL_MODEL at a GGUF file, or name a provider in "provider"';
+  const configured = ready.length > 0 ? `${hint}; ready to be named: ${ready.join(', ')}.` : `${hint}.`;
   return new ApiError(404, `${which}.${configured}`, { param: 'model', code: 'model_not_found' });
 }
