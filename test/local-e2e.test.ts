@@ -74,6 +74,25 @@ describe('embedded model end to end', () => {
     for (const body of bodies) assert.equal(body.usage.completion_tokens, 10);
   });
 
+  test('the default hf: model that cannot be fetched: a clear error, then Local is listed as not configured', async () => {
+    const { closedPortUrl } = await import('./fakes/openai-compatible-fake.js');
+    const endpoint = (await closedPortUrl()).replace(/\/v1$/, '/');
+    const offline = await startGateway({ env: { INTERFERENCE_LOCAL_MODEL: 'hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0', HF_ENDPOINT: endpoint } });
+    try {
+      const before = (await (await offline.get('/v1/providers/Local')).json()) as { configured: boolean; models: string[] };
+      assert.equal(before.configured, true, 'not known to fail before the first use');
+      assert.deepEqual(before.models, ['SmolLM2-135M-Instruct-GGUF:Q8_0']);
+      const first = await offline.post('/v1/chat/completions', { messages: story });
+      assert.equal(first.status, 502);
+      assert.match(((await first.json()) as { error: { message: string } }).error.message, /INTERFERENCE_LOCAL_MODEL/);
+      const after = (await (await offline.get('/v1/providers/Local')).json()) as { configured: boolean; status_message: string };
+      assert.equal(after.configured, false);
+      assert.match(after.status_message, /INTERFERENCE_LOCAL_MODEL/);
+    } finally {
+      await offline.close();
+    }
+  });
+
   test('a missing model file: Local is listed as not configured and says how to fix it', async () => {
     const broken = await startGateway({ env: { INTERFERENCE_LOCAL_MODEL: '/nonexistent/model.gguf' } });
     try {
