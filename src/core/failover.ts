@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, UpstreamError, type FailureKind } from './errors.js';
 import type { HealthBook } from './health.js';
+import { linkAbort } from './abort.js';
 import type { Attempt, Plan } from './selection.js';
 
 /** What happened to one provider during a request (for logs, headers and error messages). */
@@ -114,15 +115,12 @@ async function once<T>(
   lone: boolean,
 ): Promise<T> {
   if (lone) return run(attempt, clientSignal, noop);
-  const controller = new AbortController();
-  const onClientAbort = (): void => controller.abort(new UpstreamError('aborted', 'the client went away'));
-  clientSignal.addEventListener('abort', onClientAbort, { once: true });
-  const release = (): void => clientSignal.removeEventListener('abort', onClientAbort);
+  const link = linkAbort(clientSignal, () => new UpstreamError('aborted', 'the client went away'));
   try {
-    return await run(attempt, controller.signal, release);
+    return await run(attempt, link.signal, link.unlink);
   } catch (error) {
-    release();
-    controller.abort();
+    link.unlink();
+    link.controller.abort();
     throw error;
   }
 }

@@ -1,12 +1,12 @@
+import { linkAbort } from './abort.js';
+
 /**
  * Runs `count` jobs in parallel on a shared child signal; the first failure cancels the others
  * (nothing is left running when the caller sees the error).
  */
 export async function allOrCancel<T>(count: number, signal: AbortSignal, job: (index: number, signal: AbortSignal) => Promise<T>): Promise<T[]> {
   if (count === 1) return [await job(0, signal)];
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
+  const { controller, unlink } = linkAbort(signal);
   try {
     const jobs = Array.from({ length: count }, (_, index) =>
       job(index, controller.signal).catch((error: unknown) => {
@@ -19,6 +19,6 @@ export async function allOrCancel<T>(count: number, signal: AbortSignal, job: (i
     if (failed !== undefined) throw controller.signal.reason ?? failed.reason;
     return settled.map((result) => (result as PromiseFulfilledResult<T>).value);
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    unlink();
   }
 }

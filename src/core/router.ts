@@ -5,9 +5,6 @@ import { hasContent, normalizeChunk, normalizeCompletion } from './normalize.js'
 import type { Attempt, Plan } from './selection.js';
 import type { ChatChunk, ChatCompletion, ChatRequest } from './types.js';
 
-export type { AttemptRecord, RoutingPolicy };
-export { AllFailedError } from './failover.js';
-
 export type ChatOutcome =
   | { type: 'completion'; provider: string; completion: ChatCompletion; attempts: AttemptRecord[] }
   | {

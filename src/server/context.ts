@@ -1,4 +1,4 @@
-import type { AttemptRecord } from '../core/router.js';
+import type { AttemptRecord } from '../core/failover.js';
 
 /** Per-request state shared by the app and a route: for headers and the log line. */
 export interface RequestContext {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { llamaCpp, type LlamaCpp } from './llama-module.js';
+import { linkAbort } from '../../core/abort.js';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
 import { UpstreamError } from '../../core/errors.js';
 import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
@@ -184,6 +185,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
   let loading: Promise<Engine> | undefined;
   let loadError: string | undefined;
   let loadErrorAt = 0;
+  let loaded = false;
   let closed = false;
 
   async function loadEngine(): Promise<Engine> {
@@ -218,6 +220,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     loading ??= loadEngine().then(
       (engine) => {
         loadError = undefined;
+        loaded = true;
         return engine;
       },
       (error: unknown) => {
@@ -232,9 +235,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
 
   /** Starts generating on a leased sequence; the lease is released when generation ends. */
   function generate(lib: LlamaCpp, lease: Lease<LlamaContextSequence>, plan: PromptPlan, settings: Sampling, signal: AbortSignal): Job {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const { controller, unlink } = linkAbort(signal);
     const pieces = new PieceQueue();
     const sequence = lease.sequence;
     const meterStart = sequence.tokenMeter.getState();
@@ -270,7 +271,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       )
       .then(async (result) => {
         outcome = result;
-        signal.removeEventListener('abort', onAbort);
+        unlink();
         pieces.end();
         evaluator.dispose();
         await lease.release().catch((error: unknown) => options.log?.(`local: releasing a sequence failed: ${String(error)}`));
@@ -310,7 +311,8 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       if (closed) return { ok: false, reason: 'the local provider is closed' };
       // A failed load or download marks it unavailable for a minute, then real traffic retries it.
       if (loadError !== undefined && Date.now() - loadErrorAt < RETRY_LOAD_AFTER_MS) return { ok: false, reason: loadError };
-      if (kind === 'path' && !existsSync(localPathOf(options.model))) return { ok: false, reason: missingModelMessage(localPathOf(options.model)) };
+      // Once loaded, the file no longer matters (and automatic routing asks on every request: no disk check then).
+      if (!loaded && kind === 'path' && !existsSync(localPathOf(options.model))) return { ok: false, reason: missingModelMessage(localPathOf(options.model)) };
       return { ok: true };
     },
 

@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, UpstreamError } from '../../core/errors.js';
+import { ApiError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
-import { AllFailedError, runChat, type AttemptRecord, type ChatOutcome, type RoutingPolicy } from '../../core/router.js';
+import type { RoutingPolicy } from '../../core/failover.js';
+import { runChat, type ChatOutcome } from '../../core/router.js';
 import { parseProviderField, planAttempts } from '../../core/selection.js';
 import type { ChatChunk } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
+import { abortOnClientClose, noteFailure } from '../client-abort.js';
+import { describeAttempts, unknownProvidersHeader } from '../headers.js';
 import { overheadMs, type RequestContext } from '../context.js';
 import { sendJsonText } from '../respond.js';
 import { serialize } from '../../core/normalize.js';
@@ -27,21 +30,13 @@ export function createChatRoute(options: ChatRouteOptions) {
     const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
-    const controller = new AbortController();
-    const onClose = (): void => {
-      if (!res.writableFinished) controller.abort();
-    };
-    res.once('close', onClose);
+    const client = abortOnClientClose(res);
     let outcome: ChatOutcome;
     try {
-      outcome = await runChat(plan, input.request, controller.signal, options.policy);
+      outcome = await runChat(plan, input.request, client.signal, options.policy);
     } catch (error) {
-      res.off('close', onClose);
-      if (error instanceof UpstreamError && error.kind === 'aborted') return;
-      if (error instanceof AllFailedError) {
-        context.attempts = error.attempts;
-        context.headers['x-interference-attempts'] = describeAttempts(error.attempts);
-      }
+      client.detach();
+      if (noteFailure(context, error)) return;
       throw error;
     }
     context.provider = outcome.provider;
@@ -53,7 +48,7 @@ export function createChatRoute(options: ChatRouteOptions) {
       'x-interference-overhead-ms': overheadMs(context),
     };
     if (outcome.type === 'completion') {
-      res.off('close', onClose);
+      client.detach();
       sendJsonText(res, 200, serialize(outcome.completion), headers);
       return;
     }
@@ -74,31 +69,14 @@ export function createChatRoute(options: ChatRouteOptions) {
       }
       writer.done();
     } catch (error) {
-      if (!controller.signal.aborted) {
+      if (!client.signal.aborted) {
         const message = error instanceof Error ? error.message : String(error);
         context.streamError = message;
         writer.fail(new ApiError(502, `${outcome.provider} failed after the stream started: ${message}`, { code: 'upstream_stream_error' }));
       }
     } finally {
-      res.off('close', onClose);
+      client.detach();
       await outcome.rest.return?.().catch(() => undefined);
     }
   };
-}
-
-/**
- * The ids that matched no provider, as a header value: each percent-encoded when it is not plain
- * printable ASCII (header values cannot carry it), at most 10 ids of 64 characters.
- */
-export function unknownProvidersHeader(ids: readonly string[]): string {
-  const shown = ids.slice(0, 10).map((id) => {
-    const cut = id.length > 64 ? `${id.slice(0, 64)}…` : id;
-    return /^[\x21-\x7e]+$/.test(cut) ? cut : encodeURIComponent(cut.toWellFormed());
-  });
-  return ids.length > 10 ? `${shown.join(' ')} (+${ids.length - 10} more)` : shown.join(' ');
-}
-
-/** `Groq=rate_limit OpenaiAPI=ok`: what each provider did, for the response header. */
-export function describeAttempts(attempts: readonly AttemptRecord[]): string {
-  return attempts.map((attempt) => `${attempt.provider}=${attempt.outcome}`).join(' ');
 }

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { linkAbort } from '../../core/abort.js';
 import { UpstreamError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
-import { AllFailedError, failover, type RoutingPolicy } from '../../core/failover.js';
+import { failover, type RoutingPolicy } from '../../core/failover.js';
 import { parseProviderField, planAttempts } from '../../core/selection.js';
 import type { ImageResult } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
@@ -9,7 +10,8 @@ import { overheadMs, type RequestContext } from '../context.js';
 import type { ImageStore } from '../image-store.js';
 import { sendJson } from '../respond.js';
 import { validateImagesBody } from '../validate-images.js';
-import { describeAttempts, unknownProvidersHeader } from './chat.js';
+import { abortOnClientClose, noteFailure } from '../client-abort.js';
+import { describeAttempts, unknownProvidersHeader } from '../headers.js';
 
 export interface ImagesRouteOptions {
   registry: Registry;
@@ -29,23 +31,17 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey, capability: 'images' });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
-    const controller = new AbortController();
-    const onClose = (): void => {
-      if (!res.writableFinished) controller.abort();
-    };
-    res.once('close', onClose);
+    const client = abortOnClientClose(res);
     let outcome: { value: ImageResult; provider: string; attempts: typeof context.attempts & object };
     try {
-      outcome = await failover(plan, controller.signal, options.policy, async (attempt, signal, release) => {
+      outcome = await failover(plan, client.signal, options.policy, async (attempt, signal, release) => {
         try {
           const generate = attempt.entry.provider.images;
           if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
           // A whole job is bounded: a Space that only sends heartbeats never trips the idle timeout.
-          const deadline = new AbortController();
-          const onAbort = (): void => deadline.abort(signal.reason);
-          signal.addEventListener('abort', onAbort, { once: true });
+          const deadline = linkAbort(signal);
           const timer = setTimeout(
-            () => deadline.abort(new UpstreamError('timeout', `no image within ${options.imageTimeoutMs} ms`)),
+            () => deadline.controller.abort(new UpstreamError('timeout', `no image within ${options.imageTimeoutMs} ms`)),
             options.imageTimeoutMs,
           );
           try {
@@ -57,21 +53,17 @@ export function createImagesRoute(options: ImagesRouteOptions) {
             throw deadline.signal.aborted && !signal.aborted && reason instanceof UpstreamError ? reason : error;
           } finally {
             clearTimeout(timer);
-            signal.removeEventListener('abort', onAbort);
+            deadline.unlink();
           }
         } finally {
           release();
         }
       });
     } catch (error) {
-      if (error instanceof AllFailedError) {
-        context.attempts = error.attempts;
-        context.headers['x-interference-attempts'] = describeAttempts(error.attempts);
-      }
-      if (error instanceof UpstreamError && error.kind === 'aborted') return;
+      if (noteFailure(context, error)) return;
       throw error;
     } finally {
-      res.off('close', onClose);
+      client.detach();
     }
     context.provider = outcome.provider;
     context.attempts = outcome.attempts;

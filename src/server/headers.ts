@@ -1,0 +1,18 @@
+import type { AttemptRecord } from '../core/failover.js';
+
+/**
+ * The ids that matched no provider, as a header value: each percent-encoded when it is not plain
+ * printable ASCII (header values cannot carry it), at most 10 ids of 64 characters.
+ */
+export function unknownProvidersHeader(ids: readonly string[]): string {
+  const shown = ids.slice(0, 10).map((id) => {
+    const cut = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+    return /^[\x21-\x7e]+$/.test(cut) ? cut : encodeURIComponent(cut.toWellFormed());
+  });
+  return ids.length > 10 ? `${shown.join(' ')} (+${ids.length - 10} more)` : shown.join(' ');
+}
+
+/** `Groq=rate_limit OpenaiAPI=ok`: what each provider did, for the response header. */
+export function describeAttempts(attempts: readonly AttemptRecord[]): string {
+  return attempts.map((attempt) => `${attempt.provider}=${attempt.outcome}`).join(' ');
+}
