@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { defaultTimeouts, type Timeouts } from './core/http.js';
+import { defaultLimits, defaultTimeouts, type Timeouts, type UpstreamLimits } from './core/http.js';
 
 /** One entry of `providers` in interference.config.json. */
 export interface ProviderOverride {
@@ -52,6 +52,17 @@ export interface Config {
   shutdownMs: number;
   /** Longest one provider may take for an images request. */
   imageTimeoutMs: number;
+  /** What one upstream answer may make us hold in memory. */
+  upstreamLimits: UpstreamLimits;
+  /** An attempt's first content; a whole non-streamed request. */
+  deadlines: { firstContentMs: number; requestMs: number };
+  /** A client's complete headers, then its complete body (408 past either). */
+  client: { headersMs: number; bodyMs: number };
+  /**
+   * Browser origins allowed besides the server's own and loopback pages (`http://localhost:*`,
+   * `http://127.0.0.1:*`, `http://[::1]:*`); `*` allows any.
+   */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -112,7 +123,38 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     },
     shutdownMs: integer(env, 'INTERFERENCE_SHUTDOWN_MS', 10_000, 0, 600_000),
     imageTimeoutMs: integer(env, 'INTERFERENCE_IMAGE_TIMEOUT_MS', 300_000, 1, 3_600_000),
+    upstreamLimits: {
+      maxBodyBytes: integer(env, 'INTERFERENCE_MAX_UPSTREAM_BYTES', file.limits?.maxUpstreamBytes ?? defaultLimits.maxBodyBytes, 1024, 2 ** 31),
+      maxEventBytes: integer(env, 'INTERFERENCE_MAX_EVENT_BYTES', file.limits?.maxEventBytes ?? defaultLimits.maxEventBytes, 1024, 2 ** 31),
+    },
+    deadlines: {
+      firstContentMs: integer(env, 'INTERFERENCE_FIRST_CONTENT_TIMEOUT_MS', file.timeouts?.firstContentMs ?? 120_000, 1, 3_600_000),
+      requestMs: integer(env, 'INTERFERENCE_REQUEST_TIMEOUT_MS', file.timeouts?.requestMs ?? 600_000, 1, 86_400_000),
+    },
+    client: {
+      headersMs: integer(env, 'INTERFERENCE_HEADERS_TIMEOUT_MS', file.timeouts?.headersMs ?? 10_000, 100, 600_000),
+      bodyMs: integer(env, 'INTERFERENCE_BODY_TIMEOUT_MS', file.timeouts?.bodyMs ?? 30_000, 100, 3_600_000),
+    },
+    corsOrigins: corsOrigins(env.INTERFERENCE_CORS_ORIGINS, file.corsOrigins),
   };
+}
+
+/** `INTERFERENCE_CORS_ORIGINS` (a comma list) or the file's `corsOrigins`: origins like `https://app.example`, or `*`. */
+function corsOrigins(raw: string | undefined, fromFile: string[] | undefined): string[] {
+  const list = raw !== undefined && raw.trim() !== '' ? raw.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '') : (fromFile ?? []);
+  return list.map((origin) => {
+    if (origin === '*') return origin;
+    let parsed: URL;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      throw new ConfigError(`INTERFERENCE_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin like https://app.example or http://localhost:3000`);
+    }
+    if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.origin !== origin.replace(/\/$/, '')) {
+      throw new ConfigError(`INTERFERENCE_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path) like https://app.example`);
+    }
+    return parsed.origin;
+  });
 }
 
 function publicUrl(raw: string | undefined): string | undefined {
@@ -137,10 +179,19 @@ function nonEmpty(value: string | undefined): string | undefined {
 
 const stringFields = ['api', 'baseUrl', 'apiKey', 'label', 'url', 'defaultModel'] as const;
 
+interface FileTimeouts extends Timeouts {
+  firstContentMs: number;
+  requestMs: number;
+  headersMs: number;
+  bodyMs: number;
+}
+
 interface ConfigFile {
   providers: ProviderOverride[];
   apiKey?: string;
-  timeouts?: Partial<Timeouts>;
+  timeouts?: Partial<FileTimeouts>;
+  limits?: { maxUpstreamBytes?: number; maxEventBytes?: number };
+  corsOrigins?: string[];
 }
 
 function parseConfigFile(file: string): ConfigFile {
@@ -163,12 +214,29 @@ function parseConfigFile(file: string): ConfigFile {
     const timeouts = root.timeouts;
     if (typeof timeouts !== 'object' || timeouts === null) throw new ConfigError(`${file}: "timeouts" must be an object like {"connectMs": 10000}`);
     result.timeouts = {};
-    for (const key of ['connectMs', 'firstByteMs', 'idleMs'] as const) {
+    for (const key of ['connectMs', 'firstByteMs', 'idleMs', 'firstContentMs', 'requestMs', 'headersMs', 'bodyMs'] as const) {
       const value = (timeouts as Record<string, unknown>)[key];
       if (value === undefined) continue;
       if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(`${file}: timeouts.${key} must be a positive integer (milliseconds)`);
       result.timeouts[key] = value;
     }
+  }
+  if (root.limits !== undefined) {
+    const limits = root.limits;
+    if (typeof limits !== 'object' || limits === null) throw new ConfigError(`${file}: "limits" must be an object like {"maxUpstreamBytes": 33554432}`);
+    result.limits = {};
+    for (const key of ['maxUpstreamBytes', 'maxEventBytes'] as const) {
+      const value = (limits as Record<string, unknown>)[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1024) throw new ConfigError(`${file}: limits.${key} must be an integer of at least 1024 (bytes)`);
+      result.limits[key] = value;
+    }
+  }
+  if (root.corsOrigins !== undefined) {
+    if (!Array.isArray(root.corsOrigins) || !root.corsOrigins.every((origin) => typeof origin === 'string')) {
+      throw new ConfigError(`${file}: "corsOrigins" must be an array of origins like ["https://app.example"]`);
+    }
+    result.corsOrigins = root.corsOrigins as string[];
   }
   return result;
 }

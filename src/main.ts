@@ -9,6 +9,7 @@ import { HealthBook } from './core/health.js';
 import type { RoutingPolicy } from './core/failover.js';
 import { buildRegistry } from './providers/index.js';
 import { createApp } from './server/app.js';
+import { logEvent } from './server/log.js';
 
 export interface RunningServer {
   server: Server;
@@ -41,6 +42,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     retries: config.retries.count,
     retryBaseMs: config.retries.baseMs,
     retryMaxWaitMs: config.retries.maxWaitMs,
+    limits: config.upstreamLimits,
+    firstContentMs: config.deadlines.firstContentMs,
+    requestMs: config.deadlines.requestMs,
+    onInternalError: (provider, error) =>
+      logEvent({ level: 'error', event: 'internal_error_in_attempt', provider, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   };
   const app = createApp({
     policy,
@@ -50,15 +56,33 @@ export async function startServer(config: Config): Promise<RunningServer> {
     imageTimeoutMs: config.imageTimeoutMs,
     registry,
     maxBodyBytes: config.maxBodyBytes,
+    bodyTimeoutMs: config.client.bodyMs,
     log: config.log,
     version,
     imagesDir: config.imagesDir,
     publicUrl: config.publicUrl,
+    corsOrigins: config.corsOrigins,
   });
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, app);
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{"error":{"message":"malformed HTTP request","type":"invalid_request_error","param":null,"code":"bad_http"}}');
-    else socket.destroy();
+  await app.store.init();
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      // Complete headers within headersMs; the whole request (headers and body) within both
+      // limits (the route's own body timer answers first, with a JSON 408). Checked every second.
+      headersTimeout: config.client.headersMs,
+      requestTimeout: config.client.headersMs + config.client.bodyMs,
+      connectionsCheckingInterval: 1000,
+    },
+    app.handle,
+  );
+  server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message] = clientErrorStatus(error);
+    const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -70,24 +94,55 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
   return {
     server,
     registry,
     policy,
     url: `http://${host}:${port}`,
-    async close(graceMs = 0) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
-      // Keep-alive sockets that finish their request while we wait are closed too.
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
-      await closed;
-      clearTimeout(deadline);
-      clearInterval(sweep);
-      await Promise.all(registry.all().map((entry) => entry.provider.close?.()));
-      await closeAgents();
+    close(graceMs = 0) {
+      closing ??= shutdown(graceMs);
+      return closing;
     },
   };
+
+  async function shutdown(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Keep-alive sockets that finish their request while we wait are closed too.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    let cutting: Promise<void> | undefined;
+    const deadline = setTimeout(() => {
+      cutting = cutAfterGrace();
+    }, graceMs);
+    await closed;
+    clearTimeout(deadline);
+    clearInterval(sweep);
+    await cutting;
+    await Promise.all(registry.all().map((entry) => entry.provider.close?.()));
+    await closeAgents();
+  }
+
+  /** Past the grace period: every request still running gets its answer (an error event, a 503), then the sockets go. */
+  async function cutAfterGrace(): Promise<void> {
+    const cut = app.admission.cutAll();
+    if (cut > 0) logEvent({ level: 'warn', event: 'shutdown', message: `cut ${cut} request(s) still running after the grace period` });
+    // Let the error events and 503s reach their clients before the sockets are closed.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.closeAllConnections();
+  }
+}
+
+/** What a request Node could not parse gets: 408 (too slow), 414/431 (too long), else 400. */
+function clientErrorStatus(error: NodeJS.ErrnoException & { rawPacket?: Buffer }): [string, string, string] {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return ['408 Request Timeout', 'request_timeout', 'the request headers did not arrive in time'];
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    const packet = error.rawPacket;
+    const lineEnd = packet === undefined ? -1 : packet.indexOf('\n');
+    if (packet !== undefined && (lineEnd === -1 || lineEnd > 8192)) return ['414 URI Too Long', 'uri_too_long', 'the request URL is too long'];
+    return ['431 Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large'];
+  }
+  return ['400 Bad Request', 'bad_http', 'malformed HTTP request'];
 }
 
 function isLoopback(host: string): boolean {
@@ -110,6 +165,11 @@ async function main(): Promise<void> {
   process.stderr.write(`Interference ${version} listening on ${running.url}/v1\n`);
   process.stderr.write(`Ready providers: ${ready.join(', ') || 'none'} (GET ${running.url}/v1/providers for all)\n`);
   if (config.configPath) process.stderr.write(`Config file: ${config.configPath}\n`);
+  if (config.corsOrigins.includes('*')) {
+    process.stderr.write(
+      'WARNING: INTERFERENCE_CORS_ORIGINS=* lets any web page you visit call this gateway and spend its provider keys. Name the origins you need instead.\n',
+    );
+  }
   if (!isLoopback(config.host) && config.gatewayKey === undefined) {
     process.stderr.write(
       `WARNING: listening on ${config.host} without a gateway key: anyone who can reach this address can use the configured provider keys. Set INTERFERENCE_API_KEY (or "apiKey" in the config file), or bind 127.0.0.1.\n`,

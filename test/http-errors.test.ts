@@ -69,19 +69,61 @@ describe('bad requests', () => {
     await expectError(await gateway.get('/v1/chat/completions'), 405);
   });
 
-  test('CORS pre-flight is answered', async () => {
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { 'access-control-request-headers': 'authorization, content-type' } });
+  test('CORS pre-flight is answered for an allowed page, with its own origin echoed (never *)', async () => {
+    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:5173', 'access-control-request-headers': 'authorization, content-type' },
+    });
     assert.equal(response.status, 204);
-    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+    assert.equal(response.headers.get('access-control-allow-origin'), 'http://localhost:5173');
+    assert.equal(response.headers.get('vary'), 'origin');
+    const foreign = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'OPTIONS', headers: { origin: 'https://app.example' } });
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.headers.get('access-control-allow-origin'), null);
   });
 
-  test('browser requests (with an Origin) get CORS headers on every response, errors included', async () => {
-    const withOrigin = await fetch(`${gateway.url}/v1/providers/Nope`, { headers: { origin: 'https://app.example' } });
+  test('allowed browser requests get CORS headers on every response, errors included; foreign pages a 403', async () => {
+    const withOrigin = await fetch(`${gateway.url}/v1/providers/Nope`, { headers: { origin: 'http://127.0.0.1:8080' } });
     assert.equal(withOrigin.status, 404);
-    assert.equal(withOrigin.headers.get('access-control-allow-origin'), '*');
+    assert.equal(withOrigin.headers.get('access-control-allow-origin'), 'http://127.0.0.1:8080');
     assert.match(withOrigin.headers.get('access-control-expose-headers') ?? '', /x-interference-provider/);
+    const own = await fetch(`${gateway.url}/v1/providers`, { headers: { origin: gateway.url } });
+    assert.equal(own.status, 200);
+    const foreign = await fetch(`${gateway.url}/v1/providers`, { headers: { origin: 'https://app.example' } });
+    await expectError(foreign, 403);
+    // DNS rebinding: a page of evil.example resolved to 127.0.0.1 sends its own name as Host.
+    const rebound = await new Promise<string>((resolve, reject) => {
+      const url = new URL(gateway.url);
+      const socket = connect(Number(url.port), url.hostname);
+      let text = '';
+      socket.on('data', (data: Buffer) => (text += data.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+      socket.write(`GET /v1/providers HTTP/1.1\r\nHost: evil.example:${url.port}\r\nOrigin: http://evil.example:${url.port}\r\nConnection: close\r\n\r\n`);
+    });
+    assert.match(rebound, /^HTTP\/1\.1 403/);
     const plain = await gateway.get('/v1/providers/Nope');
     assert.equal(plain.headers.get('access-control-allow-origin'), null);
+  });
+
+  test('405 names the allowed methods; over-long URLs are 414, over-large headers 431', async () => {
+    const wrong = await gateway.get('/v1/chat/completions');
+    await expectError(wrong, 405);
+    assert.equal(wrong.headers.get('allow'), 'OPTIONS, POST');
+    await expectError(await gateway.get(`/v1/models/${'m'.repeat(9000)}`), 414);
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const url = new URL(gateway.url);
+        const socket = connect(Number(url.port), url.hostname);
+        let text = '';
+        socket.on('data', (data: Buffer) => (text += data.toString()));
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+        socket.write(request);
+      });
+    assert.match(await raw(`GET /v1/models/${'m'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 414/);
+    assert.match(await raw(`GET /v1/models HTTP/1.1\r\nHost: x\r\nx-big: ${'h'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/);
+    assert.equal((await gateway.get('/v1/providers')).status, 200);
   });
 
   test('a malformed HTTP request gets a 400 and the server keeps serving', async () => {

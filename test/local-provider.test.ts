@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { LlamaModel } from 'node-llama-cpp';
 import { UpstreamError } from '../src/core/errors.js';
+import { defaultLimits } from '../src/core/http.js';
 import type { ChatResult } from '../src/core/provider.js';
 import type { ChatChunk, ChatRequest } from '../src/core/types.js';
 import { createLocalProvider, type LocalProvider } from '../src/providers/local/local-provider.js';
@@ -46,7 +47,7 @@ function withChatTemplate(dir: string): string {
 
 function ask(provider: LocalProvider, fields: Partial<ChatRequest> = {}, signal = new AbortController().signal): Promise<ChatResult> {
   const request: ChatRequest = { model: 'whatever-the-client-says', messages: [{ role: 'user', content: 'Once upon a time' }], temperature: 0, ...fields };
-  return provider.chat({ request, apiKey: undefined, signal });
+  return provider.chat({ request, apiKey: undefined, signal, limits: defaultLimits });
 }
 
 function streamOf(result: ChatResult): AsyncIterable<ChatChunk> {

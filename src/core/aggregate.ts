@@ -1,7 +1,21 @@
+import { UpstreamError } from './errors.js';
 import type { ChatChunk, ChatCompletion, FinishReason, ToolCall, Usage } from './types.js';
 
-/** Builds one chat.completion from a stream of chunks (for non-streaming clients). */
-export async function completionFromChunks(chunks: AsyncIterable<ChatChunk>): Promise<ChatCompletion> {
+/** What one more choice or tool call costs in the byte count, besides its text. */
+const entryCost = 256;
+
+/**
+ * Builds one chat.completion from a stream of chunks (for non-streaming clients). What it keeps
+ * (text, reasoning, tool calls, choices) is counted in UTF-16 code units plus a fixed cost per
+ * choice and tool call: past `maxBytes`, the attempt fails as a bad response, whatever the
+ * upstream keeps sending.
+ */
+export async function completionFromChunks(chunks: AsyncIterable<ChatChunk>, maxBytes = Number.POSITIVE_INFINITY): Promise<ChatCompletion> {
+  let kept = 0;
+  const keep = (size: number): void => {
+    kept += size;
+    if (kept > maxBytes) throw new UpstreamError('bad_response', `the upstream's answer is larger than ${maxBytes} bytes`);
+  };
   let head: ChatChunk | undefined;
   let usage: Usage | undefined;
   const choices = new Map<number, { content: string[]; toolCalls: ToolCall[]; finish: FinishReason | null; reasoning: string[] }>();
@@ -9,24 +23,45 @@ export async function completionFromChunks(chunks: AsyncIterable<ChatChunk>): Pr
     head ??= chunk;
     if (chunk.usage) usage = chunk.usage;
     for (const choice of chunk.choices) {
+      if (typeof choice !== 'object' || choice === null) throw new UpstreamError('bad_response', 'the upstream sent a choice that is not an object');
+      if (!Number.isInteger(choice.index) || choice.index < 0 || choice.index > 1023) {
+        throw new UpstreamError('bad_response', 'the upstream sent a choice without a valid index');
+      }
       let state = choices.get(choice.index);
       if (state === undefined) {
+        keep(entryCost);
         state = { content: [], toolCalls: [], finish: null, reasoning: [] };
         choices.set(choice.index, state);
       }
       const delta = choice.delta ?? {};
-      if (typeof delta.content === 'string') state.content.push(delta.content);
+      if (typeof delta.content === 'string') {
+        keep(delta.content.length);
+        state.content.push(delta.content);
+      }
       const reasoning = delta.reasoning_content ?? delta.reasoning;
-      if (typeof reasoning === 'string') state.reasoning.push(reasoning);
-      for (const piece of delta.tool_calls ?? []) {
+      if (typeof reasoning === 'string') {
+        keep(reasoning.length);
+        state.reasoning.push(reasoning);
+      }
+      for (const piece of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+        if (typeof piece !== 'object' || piece === null || !Number.isInteger(piece.index) || piece.index < 0 || piece.index > 1023) {
+          throw new UpstreamError('bad_response', 'the upstream sent a tool call fragment without a valid index');
+        }
         let call = state.toolCalls[piece.index];
         if (call === undefined) {
+          keep(entryCost);
           call = { id: piece.id ?? '', type: 'function', function: { name: '', arguments: '' } };
           state.toolCalls[piece.index] = call;
         }
-        if (piece.id) call.id = piece.id;
-        if (piece.function?.name) call.function.name += piece.function.name;
-        if (piece.function?.arguments) call.function.arguments += piece.function.arguments;
+        if (typeof piece.id === 'string' && piece.id !== '') call.id = piece.id;
+        if (typeof piece.function?.name === 'string') {
+          keep(piece.function.name.length);
+          call.function.name += piece.function.name;
+        }
+        if (typeof piece.function?.arguments === 'string') {
+          keep(piece.function.arguments.length);
+          call.function.arguments += piece.function.arguments;
+        }
       }
       if (choice.finish_reason != null) state.finish = choice.finish_reason;
     }

@@ -79,6 +79,7 @@ export class UpstreamError extends Error {
 
 /** Maps an upstream HTTP status to a failure kind. */
 export function kindForStatus(status: number): FailureKind {
+  if (status < 200 || (status >= 300 && status < 400)) return 'bad_response'; // a redirect, never followed
   if (status === 401 || status === 403 || status === 402) return 'auth';
   if (status === 429) return 'rate_limit';
   if (status === 404) return 'model_not_found';
@@ -87,20 +88,30 @@ export function kindForStatus(status: number): FailureKind {
   return 'bad_request';
 }
 
-/** Reads `retry-after-ms` then `retry-after` (seconds or an HTTP date) into seconds. */
+/** The longest wait an upstream may ask for (and that we pass on to a client): one hour. */
+export const maxRetryAfterSeconds = 3600;
+
+/**
+ * Reads `retry-after-ms` then `retry-after` (seconds or an HTTP date) into seconds, clamped to
+ * `[0, maxRetryAfterSeconds]`. A negative or unreadable value is ignored (as if absent): our own
+ * backoff applies, never an immediate retry on the upstream's say-so.
+ */
 export function parseRetryAfter(headers: Record<string, string | string[] | undefined>): number | undefined {
   const ms = first(headers['retry-after-ms']);
-  if (ms !== undefined) {
-    const value = Number(ms);
-    if (Number.isFinite(value) && value >= 0) return value / 1000;
-  }
+  if (ms !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(ms)) return clampWait(Number(ms) / 1000);
   const raw = first(headers['retry-after']);
   if (raw === undefined) return undefined;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(raw)) return clampWait(Number(raw));
+  // An HTTP date names a weekday or a month: a bare number with a sign is not one.
+  if (!/[a-z]/i.test(raw)) return undefined;
   const date = Date.parse(raw);
-  if (Number.isFinite(date)) return Math.max(0, (date - Date.now()) / 1000);
+  if (Number.isFinite(date)) return clampWait((date - Date.now()) / 1000);
   return undefined;
+}
+
+function clampWait(seconds: number): number | undefined {
+  if (!Number.isFinite(seconds)) return undefined;
+  return Math.min(maxRetryAfterSeconds, Math.max(0, seconds));
 }
 
 function first(value: string | string[] | undefined): string | undefined {

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, UpstreamError, type FailureKind } from './errors.js';
 import type { HealthBook } from './health.js';
 import { linkAbort } from './abort.js';
+import type { UpstreamLimits } from './http.js';
 import type { Attempt, Plan } from './selection.js';
 
 /** What happened to one provider during a request (for logs, headers and error messages). */
@@ -15,9 +16,16 @@ export interface AttemptRecord {
   retries?: number;
 }
 
-/** How attempts are run: health-driven skipping and same-provider retries. */
+/** How attempts are run: health-driven skipping, same-provider retries, deadlines and caps. */
 export interface RoutingPolicy {
   health: HealthBook;
+  limits: UpstreamLimits;
+  /** Longest wait for an attempt's first content (keep-alives and empty chunks do not count). */
+  firstContentMs: number;
+  /** Longest a non-streamed request may take, all attempts together. */
+  requestMs: number;
+  /** Told of an error of our own inside an attempt (a bug): the client gets a clean 502. */
+  onInternalError?: (provider: string, error: unknown) => void;
   /** Retries of a lone provider after 429/5xx/connection failures (0: none). */
   retries: number;
   /** First backoff; doubles, with full jitter. */
@@ -27,6 +35,16 @@ export interface RoutingPolicy {
 }
 
 const retryable = new Set<FailureKind>(['connection', 'server', 'rate_limit']);
+
+/** What `run` gets for one attempt. */
+export interface AttemptScope {
+  /** Aborts when the client leaves, the request's deadline passes, or `abort` is called. */
+  readonly signal: AbortSignal;
+  /** Detaches the attempt from the client's signal: call it once the attempt is over (a stream: at its end). */
+  release(): void;
+  /** Ends the attempt now with `reason` (for example a deadline): `signal` aborts with it. */
+  abort(reason: UpstreamError): void;
+}
 
 /**
  * The failover loop shared by chat and images. Attempts run in the plan's order; a provider
@@ -39,14 +57,14 @@ export async function failover<T>(
   plan: Plan,
   clientSignal: AbortSignal,
   policy: RoutingPolicy,
-  run: (attempt: Attempt, signal: AbortSignal, release: () => void) => Promise<T>,
+  run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
 ): Promise<{ value: T; provider: string; attempts: AttemptRecord[] }> {
   const records: AttemptRecord[] = [];
   const failures: UpstreamError[] = [];
   const lone = plan.attempts.length === 1;
   for (const attempt of plan.attempts) {
     const provider = attempt.entry.provider.id;
-    if (clientSignal.aborted) throw new UpstreamError('aborted', 'the client went away');
+    if (clientSignal.aborted) break;
     if (attempt.blocked !== null) {
       const error = new UpstreamError(attempt.blocked.kind, attempt.blocked.message);
       records.push({ provider, outcome: error.kind, message: error.message, ms: 0 });
@@ -66,16 +84,19 @@ export async function failover<T>(
     for (;;) {
       const attemptStarted = performance.now();
       try {
-        const value = await once(attempt, clientSignal, run, lone);
+        const value = await once(attempt, clientSignal, run);
         policy.health.record(provider, 'ok', performance.now() - attemptStarted);
         records.push({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
         return { value, provider, attempts: records };
       } catch (caught) {
+        if (!(caught instanceof UpstreamError)) policy.onInternalError?.(provider, caught);
         const error = asUpstreamError(caught, attempt);
-        // Only what the upstream did counts against it: an error of our own (a bug, or a body we
-        // could not serialise) must not open a provider's circuit for everyone.
+        // Every outcome settles the attempt (a probe above all, or the breaker would wait on it
+        // for ever); only what the upstream did counts against it: an error of our own (a bug, or
+        // a body we could not serialise) must not open a provider's circuit for everyone.
         if (caught instanceof UpstreamError) policy.health.record(provider, error.kind, performance.now() - attemptStarted, error.retryAfter);
-        if (error.kind === 'aborted' && clientSignal.aborted) {
+        else policy.health.settle(provider);
+        if (clientSignal.aborted && error.kind === 'aborted') {
           records.push({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
           throw error;
         }
@@ -98,35 +119,39 @@ export async function failover<T>(
       }
     }
   }
-  if (clientSignal.aborted) throw new UpstreamError('aborted', 'the client went away');
+  if (clientSignal.aborted) {
+    // The request's own deadline (a timeout reason) still gets the full account of its attempts.
+    const reason: unknown = clientSignal.reason;
+    if (!(reason instanceof UpstreamError) || reason.kind === 'aborted') throw new UpstreamError('aborted', 'the client went away');
+    if (failures.at(-1) !== reason) {
+      records.push({ provider: 'gateway', outcome: reason.kind, message: reason.message, ms: 0 });
+      failures.push(reason);
+    }
+  }
   throw finalError(records, failures);
 }
 
 /**
- * One call of `run` with its own abort signal linked to the client's, so that an abandoned
- * attempt can be cancelled while the request moves on. A lone attempt has nothing to move on to:
- * it runs on the client's signal itself (one AbortController and two listeners less per request,
- * measurable on the hot path); `run` must leave nothing running when it fails.
+ * One call of `run` with its own abort signal linked to the client's, so that an abandoned or
+ * expired attempt can be cancelled while the request moves on.
  */
-async function once<T>(
-  attempt: Attempt,
-  clientSignal: AbortSignal,
-  run: (attempt: Attempt, signal: AbortSignal, release: () => void) => Promise<T>,
-  lone: boolean,
-): Promise<T> {
-  if (lone) return run(attempt, clientSignal, noop);
-  const link = linkAbort(clientSignal, () => new UpstreamError('aborted', 'the client went away'));
+async function once<T>(attempt: Attempt, clientSignal: AbortSignal, run: (attempt: Attempt, scope: AttemptScope) => Promise<T>): Promise<T> {
+  const link = linkAbort(clientSignal, (reason) => (reason instanceof UpstreamError ? reason : new UpstreamError('aborted', 'the client went away')));
+  const scope: AttemptScope = {
+    signal: link.signal,
+    release: link.unlink,
+    abort: (reason) => link.controller.abort(reason),
+  };
   try {
-    return await run(attempt, link.signal, link.unlink);
+    return await run(attempt, scope);
   } catch (error) {
     link.unlink();
     link.controller.abort();
+    // Aborted by a deadline: the deadline is the failure, whatever the provider made of the abort.
+    const reason: unknown = link.signal.reason;
+    if (reason instanceof UpstreamError && reason.kind !== 'aborted' && !(error instanceof UpstreamError && error.kind === reason.kind)) throw reason;
     throw error;
   }
-}
-
-function noop(): void {
-  // nothing is linked
 }
 
 /** Full-jitter exponential backoff; `retry-after` wins when given, and past the cap there is no retry. */
@@ -140,7 +165,11 @@ function backoff(policy: RoutingPolicy, retry: number, retryAfterSeconds: number
 }
 
 export function asUpstreamError(caught: unknown, attempt: Attempt): UpstreamError {
-  const error = caught instanceof UpstreamError ? caught : new UpstreamError('bad_response', caught instanceof Error ? caught.message : String(caught));
+  // An error of our own: its text (a TypeError's, say) is for the log, never for the client.
+  const error =
+    caught instanceof UpstreamError
+      ? caught
+      : new UpstreamError('bad_response', `the gateway could not process ${attempt.entry.provider.id}'s answer (internal error, logged)`, { cause: caught });
   if (attempt.apiKey === undefined) return error;
   const message = redact(error.message, [attempt.apiKey]);
   if (message === error.message) return error;
@@ -201,7 +230,7 @@ function finalError(records: AttemptRecord[], failures: UpstreamError[]): AllFai
   if (only === 'rate_limit') status = 429;
   else if (only === 'auth') status = 401;
   else if (only === 'model_not_found') status = 404;
-  else if (only === 'bad_request') status = failures.find((f) => f.status !== undefined)?.status ?? 400;
+  else if (only === 'bad_request') status = failures.find((f) => f.status !== undefined && f.status >= 400 && f.status < 500)?.status ?? 400;
   else if (only === 'timeout') status = 504;
   else if (only === 'unavailable') status = 503;
   const failed = records.filter((record) => record.outcome !== 'ok');

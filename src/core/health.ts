@@ -98,6 +98,15 @@ export class HealthBook {
     }
   }
 
+  /**
+   * Ends an attempt that says nothing about the provider (an error of our own): a probe in flight
+   * is over, so the next request after the cool-down probes again, and nothing is counted.
+   */
+  settle(id: string): void {
+    const state = this.#states.get(id);
+    if (state !== undefined) state.probing = false;
+  }
+
   snapshot(id: string): HealthSnapshot {
     const state = this.#states.get(id);
     if (state === undefined) return { working: true, circuit: 'closed', consecutive_failures: 0, success_rate: null, median_latency_ms: null, samples: 0 };

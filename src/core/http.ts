@@ -1,4 +1,7 @@
 import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate, constants as zlib } from 'node:zlib';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { UpstreamError, kindForStatus, parseRetryAfter } from './errors.js';
 
@@ -23,7 +26,22 @@ export interface Timeouts {
 
 export const defaultTimeouts: Timeouts = { connectMs: 10_000, firstByteMs: 120_000, idleMs: 120_000 };
 
-export type UpstreamResponse = Dispatcher.ResponseData;
+/** Caps on what one upstream reply may make us hold in memory. */
+export interface UpstreamLimits {
+  /** A non-streamed body, an aggregated completion, a downloaded file (and all of a request's downloads). */
+  maxBodyBytes: number;
+  /** One server-sent event (or one line of it). */
+  maxEventBytes: number;
+}
+
+export const defaultLimits: UpstreamLimits = { maxBodyBytes: 32 * 1024 * 1024, maxEventBytes: 16 * 1024 * 1024 };
+
+/** An upstream's answer once its headers arrived; `body` is already decoded (gzip, deflate, br). */
+export interface UpstreamResponse {
+  statusCode: number;
+  headers: Dispatcher.ResponseData['headers'];
+  body: Readable;
+}
 
 const agents = new Map<number, Agent>();
 
@@ -58,8 +76,9 @@ export interface SendOptions {
  */
 export async function send(options: SendOptions): Promise<UpstreamResponse> {
   const { origin, path } = splitUrl(options.url);
+  let response: Dispatcher.ResponseData;
   try {
-    return await api.request.call(agentFor(options.timeouts.connectMs), {
+    response = await api.request.call(agentFor(options.timeouts.connectMs), {
       origin,
       path,
       method: options.method,
@@ -72,6 +91,27 @@ export async function send(options: SendOptions): Promise<UpstreamResponse> {
   } catch (error) {
     throw networkError(error, options.signal);
   }
+  return { statusCode: response.statusCode, headers: response.headers, body: decoded(response) };
+}
+
+/**
+ * The body as sent, or decoded when the upstream compressed it although we never asked
+ * (`content-encoding: gzip | x-gzip | deflate | br`). Decoded bytes go through the same caps as
+ * any other, so a compression bomb stops at the cap. An encoding we cannot decode is left as is:
+ * the parser then fails it as a bad response.
+ */
+function decoded(response: Dispatcher.ResponseData): Readable {
+  const raw = response.headers['content-encoding'];
+  const encoding = (Array.isArray(raw) ? raw.join(',') : raw ?? '').trim().toLowerCase();
+  if (encoding === '' || encoding === 'identity') return response.body;
+  let decoder: NodeJS.ReadWriteStream & Readable;
+  // Lenient flushing, as browsers: a stream cut at a chunk boundary still yields what arrived.
+  if (encoding === 'gzip' || encoding === 'x-gzip') decoder = createGunzip({ flush: zlib.Z_SYNC_FLUSH, finishFlush: zlib.Z_SYNC_FLUSH });
+  else if (encoding === 'deflate') decoder = createInflate({ flush: zlib.Z_SYNC_FLUSH, finishFlush: zlib.Z_SYNC_FLUSH });
+  else if (encoding === 'br') decoder = createBrotliDecompress({ flush: zlib.BROTLI_OPERATION_FLUSH, finishFlush: zlib.BROTLI_OPERATION_FLUSH });
+  else return response.body;
+  // Destroying the decoder (a consumer that stops early) destroys the upstream body too.
+  return pipeline(response.body, decoder, ignore) as unknown as Readable;
 }
 
 /** `http://host:port/a/b?c` → origin `http://host:port`, path `/a/b?c` (no URL object per request). */
@@ -121,7 +161,7 @@ export function networkError(error: unknown, signal?: AbortSignal): UpstreamErro
  * bodies), `fail` throws (a reply too large to be what we asked for).
  */
 export async function readBounded(
-  body: UpstreamResponse['body'],
+  body: Readable,
   signal: AbortSignal | undefined,
   limit: number,
   overflow: 'truncate' | 'fail',
@@ -148,7 +188,7 @@ export async function readBounded(
 }
 
 /** Reads at most 64 KiB of a body as text (error bodies). */
-export async function readLimited(body: UpstreamResponse['body'], signal?: AbortSignal): Promise<string> {
+export async function readLimited(body: Readable, signal?: AbortSignal): Promise<string> {
   return (await readBounded(body, signal, 64 * 1024, 'truncate')).toString('utf8');
 }
 
@@ -157,8 +197,15 @@ export async function readLimited(body: UpstreamResponse['body'], signal?: Abort
  * shapes vendors use: OpenAI `{error:{message}}`, HF/Ollama `{error:"…"}`, `{message}`, `{detail}`.
  */
 export async function errorFromResponse(response: UpstreamResponse, signal?: AbortSignal): Promise<UpstreamError> {
-  const text = await readLimited(response.body, signal).catch(() => '');
   const status = response.statusCode;
+  if (status >= 300 && status < 400) {
+    // Never followed (it could take a key elsewhere) and never passed on as our own status.
+    discardBody(response.body);
+    return new UpstreamError('bad_response', `HTTP ${status}: the upstream answered with a redirect, which the gateway does not follow; check its base URL`, {
+      status,
+    });
+  }
+  const text = await readLimited(response.body, signal).catch(() => '');
   const { message, code } = errorMessageFrom(text);
   const retryAfter = parseRetryAfter(response.headers);
   return new UpstreamError(kindForStatus(status), `HTTP ${status}: ${message || 'no error message'}`, {
@@ -196,7 +243,7 @@ export function errorMessageFrom(text: string): { message: string; code: string 
  * Drops a response body we will not read to its end. undici turns such a destroy into an
  * `error` event (RequestAbortedError); without a listener that would be an uncaught exception.
  */
-export function discardBody(body: UpstreamResponse['body']): void {
+export function discardBody(body: Readable): void {
   if (body.destroyed) return;
   body.on('error', ignore);
   body.destroy();

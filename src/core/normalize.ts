@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { UpstreamError } from './errors.js';
 import type { ChatChunk, ChatCompletion, FinishReason, Usage } from './types.js';
 
 /**
@@ -31,6 +32,7 @@ export function serialize(value: (ChatCompletion | ChatChunk) & WithRaw): string
 export function normalizeCompletion(completion: ChatCompletion & WithRaw, provider: string, fallbackModel: string): ChatCompletion {
   let changed = normalizeEnvelope(completion, 'chat.completion', provider, fallbackModel);
   completion.choices.forEach((choice, index) => {
+    if (typeof choice !== 'object' || choice === null) throw notAChoice();
     if (typeof choice.index !== 'number') (choice.index = index), (changed = true);
     if (typeof choice.message !== 'object' || choice.message === null) {
       choice.message = { role: 'assistant', content: null };
@@ -55,6 +57,7 @@ export function normalizeChunk(chunk: ChatChunk & WithRaw, provider: string, fal
   let changed = normalizeEnvelope(chunk, 'chat.completion.chunk', provider, fallbackModel);
   for (let index = 0; index < chunk.choices.length; index++) {
     const choice = chunk.choices[index] as ChatChunk['choices'][number];
+    if (typeof choice !== 'object' || choice === null) throw notAChoice();
     if (typeof choice.index !== 'number') (choice.index = index), (changed = true);
     if (typeof choice.delta !== 'object' || choice.delta === null) (choice.delta = {}), (changed = true);
     const reason = choice.finish_reason;
@@ -97,6 +100,10 @@ function normalizeEnvelope(value: ChatCompletion | ChatChunk, object: string, pr
   if (record.provider !== undefined) changed = true;
   record.provider = provider;
   return changed;
+}
+
+function notAChoice(): UpstreamError {
+  return new UpstreamError('bad_response', 'the upstream sent a choice that is not an object');
 }
 
 function isUsage(value: unknown): value is Usage {

@@ -1,3 +1,4 @@
+import type { UpstreamLimits } from './http.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, ImageRequest, ImageResult } from './types.js';
 
 /**
@@ -37,6 +38,8 @@ export interface ChatCall {
   readonly apiKey: string | undefined;
   /** Aborted when the client goes away or the attempt times out. */
   readonly signal: AbortSignal;
+  /** What the provider may hold of the upstream's answer (body, one event). */
+  readonly limits: UpstreamLimits;
 }
 
 /**
@@ -48,6 +51,8 @@ export interface ImageCall {
   readonly request: ImageRequest;
   readonly apiKey: string | undefined;
   readonly signal: AbortSignal;
+  /** The body cap is also the budget for all the files the upstream names (at most `n`). */
+  readonly limits: UpstreamLimits;
 }
 
 export type ChatResult =

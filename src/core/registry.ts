@@ -46,6 +46,7 @@ export class Registry {
 
   /** Up to three known ids close to `id` (edit distance, prefix or substring). */
   suggest(id: string): string[] {
+    if (id.length > 64) return []; // no id is that long; and the edit distance is quadratic
     const wanted = id.toLowerCase();
     return this.#entries
       .map((entry) => {

@@ -1,6 +1,7 @@
 import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
-import { asUpstreamError, failover, type AttemptRecord, type RoutingPolicy } from './failover.js';
+import { linkAbort } from './abort.js';
+import { asUpstreamError, failover, type AttemptRecord, type AttemptScope, type RoutingPolicy } from './failover.js';
 import { hasContent, normalizeChunk, normalizeCompletion } from './normalize.js';
 import type { Attempt, Plan } from './selection.js';
 import type { ChatChunk, ChatCompletion, ChatRequest } from './types.js';
@@ -22,14 +23,31 @@ export type ChatOutcome =
 /**
  * Runs the plan's attempts in order until one answers. A failure before the first content
  * moves on to the next provider; nothing has been sent to the client yet, so the client still
- * gets a real status when all fail.
+ * gets a real status when all fail. Each attempt must show content within `firstContentMs`; a
+ * non-streamed request must be answered whole within `requestMs`, all attempts together.
  */
 export async function runChat(plan: Plan, request: ChatRequest, clientSignal: AbortSignal, policy: RoutingPolicy): Promise<ChatOutcome> {
   const stream = request.stream === true;
-  const { value, provider, attempts } = await failover(plan, clientSignal, policy, (attempt, signal, release) =>
-    tryAttempt(attempt, request, stream, signal, release, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
+  const run = (signal: AbortSignal) =>
+    failover(plan, signal, policy, (attempt, scope) =>
+      tryAttempt(attempt, request, stream, scope, policy, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
+    );
+  if (stream) {
+    const { value, provider, attempts } = await run(clientSignal);
+    return { ...value, provider, attempts };
+  }
+  const deadline = linkAbort(clientSignal);
+  const timer = setTimeout(
+    () => deadline.controller.abort(new UpstreamError('timeout', `no complete answer within the request deadline of ${policy.requestMs} ms`)),
+    policy.requestMs,
   );
-  return { ...value, provider, attempts };
+  try {
+    const { value, provider, attempts } = await run(deadline.signal);
+    return { ...value, provider, attempts };
+  } finally {
+    clearTimeout(timer);
+    deadline.unlink();
+  }
 }
 
 type AttemptOutcome =
@@ -40,28 +58,40 @@ async function tryAttempt(
   attempt: Attempt,
   request: ChatRequest,
   stream: boolean,
-  signal: AbortSignal,
-  release: () => void,
+  scope: AttemptScope,
+  policy: RoutingPolicy,
   /** A failure after content was sent: not a failover any more, but the provider's health hears of it. */
   onLateFailure: (error: UpstreamError) => void,
 ): Promise<AttemptOutcome> {
   const provider = attempt.entry.provider;
-  const call = { request: { ...request, model: attempt.model, stream }, apiKey: attempt.apiKey, signal };
+  const { signal } = scope;
   if (provider.chat === undefined) throw new UpstreamError('bad_request', `${provider.id} does not do chat completions`);
-  const result = await provider.chat(call);
+  const call = { request: { ...request, model: attempt.model, stream }, apiKey: attempt.apiKey, signal, limits: policy.limits };
+  // Bytes that trickle in (keep-alives, empty chunks) keep the idle timer alive: this one only
+  // stops for content.
+  const firstContent = setTimeout(
+    () => scope.abort(new UpstreamError('timeout', `no content within the first-content deadline of ${policy.firstContentMs} ms`)),
+    policy.firstContentMs,
+  );
+  const contentArrived = (): void => clearTimeout(firstContent);
   if (!stream) {
     try {
-      const completion = result.type === 'completion' ? result.completion : await completionFromChunks(result.chunks);
+      const result = await provider.chat(call);
+      const completion =
+        result.type === 'completion' ? result.completion : await completionFromChunks(untilContent(result.chunks, contentArrived), policy.limits.maxBodyBytes);
       return { type: 'completion', completion: normalizeCompletion(completion, provider.id, attempt.model) };
     } finally {
-      release();
+      contentArrived();
+      scope.release();
     }
   }
   const normalize = (chunk: ChatChunk): ChatChunk => normalizeChunk(chunk, provider.id, attempt.model);
-  const source: AsyncIterable<ChatChunk> = result.type === 'stream' ? result.chunks : fromArray(chunksFromCompletion(result.completion));
-  const iterator = source[Symbol.asyncIterator]();
   const head: ChatChunk[] = [];
+  let iterator: AsyncIterator<ChatChunk> | undefined;
   try {
+    const result = await provider.chat(call);
+    const source: AsyncIterable<ChatChunk> = result.type === 'stream' ? result.chunks : fromArray(chunksFromCompletion(result.completion));
+    iterator = source[Symbol.asyncIterator]();
     for (;;) {
       const next = await iterator.next();
       if (next.done === true) {
@@ -70,16 +100,20 @@ async function tryAttempt(
       }
       head.push(normalize(next.value));
       if (hasContent(next.value)) break;
+      if (head.length > maxHeadChunks) throw new UpstreamError('bad_response', `the upstream sent ${maxHeadChunks} chunks without content`);
     }
   } catch (error) {
-    await iterator.return?.().catch(() => undefined);
+    await iterator?.return?.().catch(() => undefined);
     throw error;
+  } finally {
+    contentArrived();
   }
+  const chunks = iterator;
   // The client signal stays linked to this attempt for the rest of the stream.
   const rest: AsyncIterator<ChatChunk> = {
     next: async () => {
       try {
-        return await iterator.next();
+        return await chunks.next();
       } catch (caught) {
         const error = asUpstreamError(caught, attempt);
         if (!signal.aborted) onLateFailure(error);
@@ -87,11 +121,26 @@ async function tryAttempt(
       }
     },
     return: async (value?: unknown) => {
-      release();
-      return (await iterator.return?.(value)) ?? { done: true, value: undefined };
+      scope.release();
+      return (await chunks.return?.(value)) ?? { done: true, value: undefined };
     },
   };
   return { type: 'stream', head, rest, normalize };
+}
+
+/** Chunks held before the first content: a stream of empty chunks fails instead of growing `head`. */
+const maxHeadChunks = 1000;
+
+/** Passes chunks through and calls `arrived` at the first one with content. */
+async function* untilContent(chunks: AsyncIterable<ChatChunk>, arrived: () => void): AsyncGenerator<ChatChunk> {
+  let waiting = true;
+  for await (const chunk of chunks) {
+    if (waiting && hasContent(chunk)) {
+      waiting = false;
+      arrived();
+    }
+    yield chunk;
+  }
 }
 
 async function* fromArray<T>(items: readonly T[]): AsyncGenerator<T> {

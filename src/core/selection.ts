@@ -36,12 +36,19 @@ export interface Plan {
   explicit: boolean;
 }
 
+/** Most provider ids one request may name, and the longest id: work per request stays bounded. */
+export const maxProviderIds = 32;
+export const maxProviderIdLength = 64;
+
 export function parseProviderField(value: unknown): ProviderPreference {
   const none: ProviderPreference = { order: null, only: null, ignore: [], allowFallbacks: true, single: false };
   if (value === undefined || value === null) return none;
   if (typeof value === 'string') {
+    // Longer than 32 ids of 64 characters with separators cannot be valid: refused before splitting.
+    if (value.length > maxProviderIds * (maxProviderIdLength + 1) + 64) throw tooManyIds('provider');
     const ids = value.split(/[\s,]+/).filter((id) => id !== '');
     if (ids.length === 0) return none;
+    checkIds(ids, 'provider');
     return { ...none, order: ids, allowFallbacks: false, single: ids.length === 1 };
   }
   if (Array.isArray(value)) {
@@ -66,10 +73,23 @@ export function parseProviderField(value: unknown): ProviderPreference {
 }
 
 function idList(value: unknown, param: string): string[] {
-  if (!Array.isArray(value) || !value.every((id) => typeof id === 'string')) {
-    throw invalidRequest(`${param} must be an array of provider ids`, param);
+  if (!Array.isArray(value)) throw invalidRequest(`${param} must be an array of provider ids`, param);
+  if (value.length > maxProviderIds) throw tooManyIds(param);
+  if (!value.every((id) => typeof id === 'string')) throw invalidRequest(`${param} must be an array of provider ids`, param);
+  const ids = (value as string[]).map((id) => id.trim()).filter((id) => id !== '');
+  checkIds(ids, param);
+  return ids;
+}
+
+function checkIds(ids: readonly string[], param: string): void {
+  if (ids.length > maxProviderIds) throw tooManyIds(param);
+  if (ids.some((id) => id.length > maxProviderIdLength)) {
+    throw invalidRequest(`${param}: a provider id is at most ${maxProviderIdLength} characters long`, param, 'invalid_provider');
   }
-  return (value as string[]).map((id) => id.trim()).filter((id) => id !== '');
+}
+
+function tooManyIds(param: string): ApiError {
+  return invalidRequest(`${param} names more than ${maxProviderIds} providers; name at most ${maxProviderIds}`, param, 'too_many_providers');
 }
 
 export interface PlanInput {
@@ -178,8 +198,10 @@ function requestKeys(registry: Registry, apiKey: unknown, singleProvider: boolea
 }
 
 function providerNotFound(registry: Registry, ids: string[]): ApiError {
-  const suggestions = [...new Set(ids.flatMap((id) => registry.suggest(id)))];
-  const names = ids.map((id) => `"${id}"`).join(', ');
+  // Suggestions for the first few ids only, and the message names a few: bounded work and size.
+  const suggestions = [...new Set(ids.slice(0, 3).flatMap((id) => registry.suggest(id)))];
+  const shown = ids.slice(0, 5).map((id) => JSON.stringify(id));
+  const names = ids.length > 5 ? `${shown.join(', ')} and ${ids.length - 5} more` : shown.join(', ');
   const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.join(', ')}?` : '';
   return new ApiError(404, `Provider ${names} not found.${hint} GET /v1/providers lists them all.`, {
     param: 'provider',

@@ -6,7 +6,9 @@ import type { RoutingPolicy } from '../core/failover.js';
 import { createGatewayAuth, isProtected } from './auth.js';
 import type { RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
-import { corsHeaders, sendError, sendJson, toApiError } from './respond.js';
+import { Admission } from './admission.js';
+import { createOriginPolicy } from './origin.js';
+import { sendError, sendJson, toApiError } from './respond.js';
 import { getModel, getProvider, listModels, listProviders } from './routes/catalog.js';
 import { createChatRoute } from './routes/chat.js';
 import { createImagesRoute } from './routes/images.js';
@@ -15,6 +17,8 @@ import { ImageStore } from './image-store.js';
 export interface AppOptions {
   registry: Registry;
   maxBodyBytes: number;
+  /** A client's whole body must arrive within it (408). */
+  bodyTimeoutMs: number;
   log: boolean;
   version: string;
   imagesDir: string;
@@ -25,6 +29,17 @@ export interface AppOptions {
   /** Requests that call upstreams (chat, images) in flight at once; more get a 429. */
   maxConcurrent: number;
   imageTimeoutMs: number;
+  /** Browser origins allowed besides the own and loopback ones (`*`: any). */
+  corsOrigins: readonly string[];
+}
+
+/** The request handler and what shutdown needs of it. */
+export interface App {
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Chat and image requests in flight; `cutAll()` ends them with a proper answer. */
+  admission: Admission;
+  store: ImageStore;
+  logger: Logger;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, context: RequestContext, param: string) => Promise<void> | void;
@@ -37,32 +52,19 @@ interface Route {
   handler: Handler;
 }
 
-/** The request handler: a static route table and one error boundary. */
-export function createApp(options: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry } = options;
-  const { policy, maxBodyBytes } = options;
-  const chat = limited(createChatRoute({ registry, policy, maxBodyBytes, maxMessages: options.maxMessages }));
-  const store = new ImageStore(options.imagesDir);
-  const images = limited(createImagesRoute({ registry, policy, store, maxBodyBytes, publicUrl: options.publicUrl, imageTimeoutMs: options.imageTimeoutMs }));
-  const authorize = createGatewayAuth(options.gatewayKey);
-  let inFlight = 0;
+/** Longest request target accepted (414 past it); Node's own header limit (16 KiB) is the outer bound. */
+const maxUrlLength = 8192;
 
-  /** Counts upstream-calling requests; past the limit, a 429 instead of a stall. */
-  function limited<A extends unknown[]>(route: (req: IncomingMessage, res: ServerResponse, context: RequestContext, ...rest: A) => Promise<void>) {
-    return (req: IncomingMessage, res: ServerResponse, context: RequestContext, ...rest: A): Promise<void> => {
-      if (inFlight >= options.maxConcurrent) {
-        req.resume();
-        throw new ApiError(429, `The gateway is serving ${inFlight} requests, its limit; retry shortly.`, {
-          type: 'rate_limit_error',
-          code: 'gateway_busy',
-          headers: { 'retry-after': '1' },
-        });
-      }
-      inFlight += 1;
-      res.once('close', () => (inFlight -= 1));
-      return route(req, res, context, ...rest);
-    };
-  }
+/** The request handler: a static route table and one error boundary. */
+export function createApp(options: AppOptions): App {
+  const { registry } = options;
+  const { policy, maxBodyBytes, bodyTimeoutMs } = options;
+  const admission = new Admission(options.maxConcurrent);
+  const chat = createChatRoute({ registry, policy, maxBodyBytes, bodyTimeoutMs, maxMessages: options.maxMessages, admission });
+  const store = new ImageStore(options.imagesDir);
+  const images = createImagesRoute({ registry, policy, store, maxBodyBytes, bodyTimeoutMs, admission, publicUrl: options.publicUrl, imageTimeoutMs: options.imageTimeoutMs });
+  const authorize = createGatewayAuth(options.gatewayKey);
+  const origins = createOriginPolicy({ allowed: options.corsOrigins, publicUrl: options.publicUrl });
   const logger: Logger = createLogger(options.log);
   const index = {
     name: 'Interference',
@@ -103,31 +105,51 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
     return chat(req, res, context, match[1] as string);
   }
 
-  return function handle(req: IncomingMessage, res: ServerResponse): void {
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     const incomingId = req.headers['x-request-id'];
     const id = typeof incomingId === 'string' && /^[\w.-]{1,128}$/.test(incomingId) ? incomingId : randomUUID();
-    const headers: Record<string, string> = req.headers.origin === undefined ? { 'x-request-id': id } : { ...corsHeaders, 'x-request-id': id };
+    const cors = origins.check(req);
+    const headers: Record<string, string> = cors === undefined || cors === null ? { 'x-request-id': id } : { ...cors, 'x-request-id': id };
     const context: RequestContext = {
       id,
       started,
-      query: queryAt === -1 ? noQuery : new URLSearchParams(url.slice(queryAt + 1)),
+      query: queryAt === -1 || url.length > maxUrlLength ? noQuery : new URLSearchParams(url.slice(queryAt + 1)),
       headers,
     };
-    if (options.log) res.once('finish', () => logger.request(req, res, context, started, path));
+    // Every request is logged once it is over: answered, left by its client (499) or cut by shutdown.
+    if (options.log) res.once('close', () => logger.request(req, res, context, started, path));
     req.once('error', () => res.destroy());
 
+    if (cors === null) {
+      req.resume();
+      const origin = JSON.stringify(String(req.headers.origin).slice(0, 200));
+      sendError(
+        res,
+        new ApiError(403, `Requests from the web page at ${origin} are not allowed; allow its origin with INTERFERENCE_CORS_ORIGINS.`, { code: 'origin_not_allowed' }),
+        context.headers,
+      );
+      return;
+    }
+
     if (req.method === 'OPTIONS') {
+      req.resume();
       res.writeHead(204, {
-        ...corsHeaders,
+        ...headers,
         'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'authorization, content-type, x-api-key'),
+        'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'authorization, content-type, x-api-key').slice(0, 1024),
         'access-control-max-age': '86400',
       });
       res.end();
+      return;
+    }
+
+    if (url.length > maxUrlLength) {
+      req.resume();
+      sendError(res, new ApiError(414, `the request URL is longer than ${maxUrlLength} characters`, { code: 'uri_too_long' }), context.headers);
       return;
     }
 
@@ -161,9 +183,7 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
     }
     if (route === undefined) {
       req.resume();
-      const error = pathMatched
-        ? new ApiError(405, `${req.method ?? ''} is not allowed on ${path}`, { code: 'method_not_allowed' })
-        : notFound(path);
+      const error = pathMatched ? methodNotAllowed(req.method ?? '', path) : notFound(path);
       sendError(res, error, context.headers);
       return;
     }
@@ -179,13 +199,29 @@ export function createApp(options: AppOptions): (req: IncomingMessage, res: Serv
     if (!(error instanceof ApiError)) logger.crash(context, error);
     sendError(res, toApiError(error), context.headers);
   }
+
+  /** The methods a path answers to, for 405's `Allow`. */
+  function methodNotAllowed(method: string, path: string): ApiError {
+    const methods = new Set<string>(['OPTIONS']);
+    for (const candidate of routes) {
+      const matches = candidate.prefix ? path.startsWith(candidate.path) && path.length > candidate.path.length : path === candidate.path || path === `${candidate.path}/`;
+      if (!matches) continue;
+      methods.add(candidate.method);
+      if (candidate.method === 'GET') methods.add('HEAD');
+    }
+    const allow = [...methods].sort().join(', ');
+    return new ApiError(405, `${method.slice(0, 20)} is not allowed on ${path.slice(0, 200)}; use ${allow}`, { code: 'method_not_allowed', headers: { allow } });
+  }
+
+  return { handle, admission, store, logger };
 }
+
 
 /** Shared by requests without a query string: read only. */
 const noQuery = new URLSearchParams();
 
 function notFound(path: string): ApiError {
-  return new ApiError(404, `Unknown route ${path}. The API lives under /v1 (GET /v1 lists it).`, { code: 'route_not_found' });
+  return new ApiError(404, `Unknown route ${path.slice(0, 200)}. The API lives under /v1 (GET /v1 lists it).`, { code: 'route_not_found' });
 }
 
 function safeDecode(value: string): string {

@@ -5,13 +5,13 @@ import { ApiError, invalidRequest } from '../core/errors.js';
  * Reads and parses a JSON request body, bounded by `maxBytes` (413 past it). An empty body,
  * bad JSON or a non-object is a 400 with `param` null and a message that says what is wrong.
  */
-export async function readJsonObject(req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+export async function readJsonObject(req: IncomingMessage, maxBytes: number, timeoutMs = 30_000): Promise<Record<string, unknown>> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) {
     req.resume();
     throw tooLarge(maxBytes);
   }
-  const buffer = await readBody(req, maxBytes);
+  const buffer = await readBody(req, maxBytes, timeoutMs);
   if (buffer.length === 0) throw invalidRequest('the request body is empty; send a JSON object');
   let value: unknown;
   try {
@@ -47,11 +47,20 @@ function deeperThan(root: object, limit: number): string | null {
   return null;
 }
 
-/** Collects the body with plain events (cheaper than an async iterator per request). */
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Collects the body with plain events (cheaper than an async iterator per request), within
+ * `timeoutMs`: a client that trickles its upload gets a 408 and its connection is closed.
+ */
+function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(
+        new ApiError(408, `the request body did not arrive within ${timeoutMs} ms`, { code: 'request_timeout', headers: { connection: 'close' } }),
+      );
+    }, timeoutMs);
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > maxBytes) {
@@ -71,6 +80,7 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
       reject(new ApiError(400, `the request body could not be read (${error.message})`, { code: 'body_read_error' }));
     };
     const cleanup = (): void => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);

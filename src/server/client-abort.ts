@@ -1,17 +1,35 @@
 import type { ServerResponse } from 'node:http';
-import { UpstreamError } from '../core/errors.js';
+import { ApiError, UpstreamError } from '../core/errors.js';
 import { AllFailedError } from '../core/failover.js';
 import type { RequestContext } from './context.js';
 import { describeAttempts } from './headers.js';
+import { sendError } from './respond.js';
+import type { SseWriter } from './sse.js';
 
 /** A signal that aborts when the client goes away before the response is finished. */
-export function abortOnClientClose(res: ServerResponse): { signal: AbortSignal; detach(): void } {
+export function abortOnClientClose(res: ServerResponse): { signal: AbortSignal; detach(): void; abort(reason: unknown): void } {
   const controller = new AbortController();
   const onClose = (): void => {
     if (!res.writableFinished) controller.abort();
   };
   res.once('close', onClose);
-  return { signal: controller.signal, detach: () => res.off('close', onClose) };
+  return { signal: controller.signal, detach: () => res.off('close', onClose), abort: (reason) => controller.abort(reason) };
+}
+
+/** The answer a request cut by shutdown gets: a 503, or an error event when its stream had started. */
+export const shuttingDown = (): ApiError =>
+  new ApiError(503, 'The gateway is shutting down; retry on another instance or in a moment.', { code: 'server_shutting_down', headers: { connection: 'close' } });
+
+/**
+ * Ends a request at shutdown: its stream gets an error event and `[DONE]`, a request still waiting
+ * a 503; then its upstream work is cancelled.
+ */
+export function cutRequest(res: ServerResponse, context: RequestContext, writer: SseWriter | undefined, abort: (reason: unknown) => void): void {
+  context.cut = true;
+  const error = shuttingDown();
+  if (writer !== undefined) writer.fail(error);
+  else if (!res.headersSent) sendError(res, error, context.headers);
+  abort(new UpstreamError('aborted', 'the gateway is shutting down'));
 }
 
 /**

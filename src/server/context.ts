@@ -11,6 +11,8 @@ export interface RequestContext {
   provider?: string;
   attempts?: AttemptRecord[];
   streamError?: string;
+  /** Ended by shutdown past its grace period. */
+  cut?: boolean;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { ApiError } from '../core/errors.js';
@@ -8,18 +8,99 @@ import { sniffImage } from '../core/image-bytes.js';
 import { sendError } from './respond.js';
 
 /**
+ * The file-system operations the store uses when saving. Tests replace some of them to simulate
+ * a full disk or a read-only folder; the server uses the real ones.
+ */
+export interface ImageStoreFs {
+  /** Creates the folder (and its parents); fine when it exists. */
+  mkdir(dir: string): Promise<unknown>;
+  /** Creates `file` (never overwriting), writes `bytes` and fsyncs it before closing. */
+  writeDurably(file: string, bytes: Buffer): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  unlink(file: string): Promise<void>;
+  readdir(dir: string): Promise<string[]>;
+  exists(file: string): Promise<boolean>;
+  /** Fsyncs the folder so a rename survives a crash; callers ignore failures (not every platform allows it). */
+  syncDir(dir: string): Promise<void>;
+}
+
+export const realImageStoreFs: ImageStoreFs = {
+  mkdir: (dir) => mkdir(dir, { recursive: true }),
+  async writeDurably(file, bytes) {
+    const handle = await open(file, 'wx', 0o644);
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  rename: (from, to) => rename(from, to),
+  unlink: (file) => unlink(file),
+  readdir: (dir) => readdir(dir),
+  exists: (file) => stat(file).then(() => true, () => false),
+  async syncDir(dir) {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};
+
+/** Names this store serves: the first 32 hex digits of the content's SHA-256, then the format. */
+const IMAGE_NAME = /^[0-9a-f]{32}\.(png|jpg|webp|gif)$/;
+/** Temporary files of an interrupted save: `<image name>.<12 hex>.tmp`. Nothing else is ever removed. */
+const TEMPORARY_NAME = /^[0-9a-f]{32}\.(png|jpg|webp|gif)\.[0-9a-f]{12}\.tmp$/;
+
+/**
  * Generated images on disk, served at /images/<file>. Names are the content's hash, so a file
  * never changes: its ETag is its name and it may be cached for a year. Only names this store
  * makes are served (no path traversal, no other files of the folder).
+ *
+ * A save is durable once it returns: the bytes go to a temporary file that is fsynced, then
+ * renamed into place (and the folder fsynced where the platform allows). A crash mid-save leaves
+ * only a `*.tmp` file, which `init()` removes at the next start.
  */
 export class ImageStore {
   readonly dir: string;
+  readonly #fs: ImageStoreFs;
+  /** Set once the folder exists; a failed creation is not remembered, so the next save tries again. */
   #ready: Promise<unknown> | undefined;
+  #initialized: Promise<void> | undefined;
   /** Saves in progress by name: identical images asked for at once are written once. */
   readonly #pending = new Map<string, Promise<void>>();
+  /** Temporary files being written now (never swept). */
+  readonly #writing = new Set<string>();
 
-  constructor(dir: string) {
+  constructor(dir: string, options: { fs?: Partial<ImageStoreFs> } = {}) {
     this.dir = dir;
+    this.#fs = { ...realImageStoreFs, ...options.fs };
+  }
+
+  /**
+   * Removes temporary files left in the folder by a crash during a save (only names matching
+   * `<32 hex>.<ext>.<12 hex>.tmp`; never any other file). Runs once; never throws, and a missing
+   * folder is fine. The server calls it at start; the first save calls it too.
+   */
+  init(): Promise<void> {
+    this.#initialized ??= this.#sweep();
+    return this.#initialized;
+  }
+
+  async #sweep(): Promise<void> {
+    let names: string[];
+    try {
+      names = await this.#fs.readdir(this.dir);
+    } catch {
+      return; // no folder yet (or unreadable: saves will report it)
+    }
+    await Promise.all(
+      names
+        .filter((name) => TEMPORARY_NAME.test(name) && !this.#writing.has(name))
+        .map((name) => this.#fs.unlink(path.join(this.dir, name)).catch(() => undefined)),
+    );
   }
 
   /** Stores the bytes; returns the file name. Identical images share one file. */
@@ -27,8 +108,8 @@ export class ImageStore {
     const format = sniffImage(bytes);
     if (format === undefined) throw new Error('not an image');
     const name = `${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}.${format.extension}`;
-    this.#ready ??= mkdir(this.dir, { recursive: true });
-    await this.#ready;
+    await this.init();
+    await this.#folder();
     const file = path.join(this.dir, name);
     let pending = this.#pending.get(name);
     if (pending === undefined) {
@@ -39,17 +120,39 @@ export class ImageStore {
     return name;
   }
 
+  /** Creates the folder once; only success is cached. */
+  #folder(): Promise<unknown> {
+    if (this.#ready === undefined) {
+      const ready = this.#fs.mkdir(this.dir).catch((error: unknown) => {
+        if (this.#ready === ready) this.#ready = undefined;
+        throw storeError(error, 'create');
+      });
+      this.#ready = ready;
+    }
+    return this.#ready;
+  }
+
   async #write(file: string, bytes: Buffer): Promise<void> {
-    if (await stat(file).then(() => true, () => false)) return;
+    if (await this.#fs.exists(file)) return;
     // Written under a unique name, then renamed: a reader never sees half a file.
     const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temporary, bytes);
-    await rename(temporary, file);
+    const temporaryName = path.basename(temporary);
+    this.#writing.add(temporaryName);
+    try {
+      await this.#fs.writeDurably(temporary, bytes);
+      await this.#fs.rename(temporary, file);
+    } catch (error) {
+      await this.#fs.unlink(temporary).catch(() => undefined);
+      throw storeError(error, 'write');
+    } finally {
+      this.#writing.delete(temporaryName);
+    }
+    await this.#fs.syncDir(this.dir).catch(() => undefined);
   }
 
   /** GET/HEAD /images/<name>. */
   async serve(req: IncomingMessage, res: ServerResponse, name: string, headers: Record<string, string>): Promise<void> {
-    if (!/^[0-9a-f]{32}\.(png|jpg|webp|gif)$/.test(name)) throw notFound(name);
+    if (!IMAGE_NAME.test(name)) throw notFound(name);
     const file = path.join(this.dir, name);
     let size: number;
     let format;
@@ -83,6 +186,33 @@ export class ImageStore {
     stream.on('error', (error) => sendError(res, error));
     stream.pipe(res);
   }
+}
+
+const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
+/** What a client is told about a failed save: the kind of folder problem, not a path or a stack. */
+function storeError(error: unknown, step: 'create' | 'write'): ApiError {
+  if (error instanceof ApiError) return error;
+  const code = typeof (error as { code?: unknown } | null)?.code === 'string' ? (error as { code: string }).code : undefined;
+  let apiError: ApiError;
+  if (code !== undefined && OUT_OF_SPACE.has(code)) {
+    apiError = new ApiError(507, `the image store is out of disk space (${code}); the image was generated but could not be saved: ask for response_format "b64_json" or try again later`, {
+      code: 'insufficient_storage',
+    });
+  } else {
+    const problem =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'the gateway has no permission to write to it'
+        : code === 'EROFS'
+          ? 'it is on a read-only file system'
+          : code === 'ENOTDIR' || code === 'EEXIST'
+            ? 'its path is not a folder'
+            : 'the file system refused';
+    const action = step === 'create' ? 'create the image folder' : 'write to the image folder';
+    apiError = new ApiError(500, `the image store cannot ${action}: ${problem}${code === undefined ? '' : ` (${code})`}`, { code: 'image_store_error' });
+  }
+  apiError.cause = error;
+  return apiError;
 }
 
 function notFound(name: string): ApiError {

@@ -11,17 +11,23 @@ export interface Logger {
  * their outcome and time. It never prints bodies, headers or keys.
  */
 export function createLogger(enabled: boolean): Logger {
-  if (!enabled) return { request: () => undefined, crash: (context, error) => writeLine({ level: 'error', id: context.id, error: describe(error) }) };
+  if (!enabled) return { request: () => undefined, crash: (context, error) => writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }) };
   return {
     request(req, res, context, started, path) {
+      // Logged at `close`: a response that never finished was left by its client (499, as
+      // nginx says) or cut by shutdown; `sent` keeps the status already sent, if any.
+      const finished = res.writableFinished;
       const line: Record<string, unknown> = {
         time: new Date().toISOString(),
         id: context.id,
         method: req.method,
-        route: path,
-        status: res.statusCode,
+        route: path.length > 200 ? `${path.slice(0, 200)}…` : path,
+        status: context.cut === true ? 503 : finished ? res.statusCode : 499,
         ms: Math.round((performance.now() - started) * 100) / 100,
       };
+      if (context.cut === true) line.outcome = 'shutdown_cut';
+      else if (!finished) line.outcome = 'client_closed';
+      if (!finished && res.headersSent) line.sent = res.statusCode;
       if (context.provider !== undefined) line.provider = context.provider;
       if (context.attempts !== undefined) line.attempts = context.attempts;
       if (context.streamError !== undefined) line.stream_error = context.streamError;
@@ -33,8 +39,14 @@ export function createLogger(enabled: boolean): Logger {
   };
 }
 
+/** An error of our own, with its stack (where the bug is): never sent to a client. */
 function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+}
+
+/** A line for events that are not requests (shutdown, internal errors inside attempts). */
+export function logEvent(fields: Record<string, unknown>): void {
+  writeLine({ time: new Date().toISOString(), ...fields });
 }
 
 function writeLine(line: Record<string, unknown>): void {

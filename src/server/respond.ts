@@ -1,19 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../core/errors.js';
 
-/** CORS headers, added to every response to a request that has an `Origin` (a browser's). */
-export const corsHeaders: Readonly<Record<string, string>> = {
-  'access-control-allow-origin': '*',
-  'access-control-expose-headers':
-    'x-interference-provider, x-interference-attempts, x-interference-unknown-providers, x-interference-overhead-ms, x-request-id, retry-after',
-};
-
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendJsonText(res, status, JSON.stringify(body), headers);
 }
 
 /** The same with the JSON already serialised. */
 export function sendJsonText(res: ServerResponse, status: number, json: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return; // answered already (a shutdown cut) or gone
   const bytes = Buffer.from(`${json}\n`); // the newline keeps curl output readable
   const out: Record<string, string | number> = { ...headers };
   out['content-type'] = 'application/json; charset=utf-8';
@@ -31,7 +25,7 @@ export function toApiError(error: unknown): ApiError {
 export function sendError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
   const apiError = toApiError(error);
   if (res.headersSent) {
-    res.destroy();
+    if (!res.writableEnded) res.destroy(); // mid-body: only a reset tells the client
     return;
   }
   sendJson(res, apiError.status, apiError.toBody(), { ...headers, ...apiError.headers });

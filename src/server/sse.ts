@@ -1,5 +1,4 @@
 import type { ServerResponse } from 'node:http';
-import { once } from 'node:events';
 import type { ApiError } from '../core/errors.js';
 import { rawJson, serialize } from '../core/normalize.js';
 import type { ChatChunk } from '../core/types.js';
@@ -16,6 +15,8 @@ export class SseWriter {
   #scheduled = false;
   /** Set while the socket's buffer is full: later sends wait on it. */
   #drain: Promise<void> | undefined;
+  /** Stops waiting for `drain` (listeners removed, `#drain` resolved): once the stream has ended. */
+  #stopWaiting: (() => void) | undefined;
 
   constructor(res: ServerResponse, headers: Record<string, string>) {
     this.#res = res;
@@ -49,16 +50,31 @@ export class SseWriter {
     const text = this.#pending;
     this.#pending = '';
     if (!this.#res.write(text) && this.#drain === undefined) {
-      this.#drain = drained(this.#res).then(() => {
+      const { promise, stop } = drained(this.#res, () => {
         this.#drain = undefined;
+        this.#stopWaiting = undefined;
       });
+      this.#stopWaiting = stop;
+      this.#drain = promise;
     }
   };
 
+  /**
+   * Ends the stream with `data: {"error": …}` then `data: [DONE]` (the headers are already out).
+   * Safe to call more than once, and after `done()`: only the first end counts.
+   */
   fail(error: ApiError): void {
     if (this.closed) return;
     this.#pending += `data: ${JSON.stringify(error.toBody())}\n\n`;
     this.done();
+  }
+
+  /**
+   * For shutdown: the same as `fail()`. Whoever awaits a `send()` under backpressure is released
+   * at once (later sends are no-ops), even if the client never reads again.
+   */
+  abort(error: ApiError): void {
+    this.fail(error);
   }
 
   done(): void {
@@ -66,10 +82,27 @@ export class SseWriter {
     const text = `${this.#pending}data: [DONE]\n\n`;
     this.#pending = '';
     this.#res.end(text);
+    this.#stopWaiting?.();
   }
 }
 
-async function drained(res: ServerResponse): Promise<void> {
-  if (res.destroyed) return;
-  await Promise.race([once(res, 'drain'), once(res, 'close')]);
+/**
+ * Resolves on the response's next `drain` or `close`, whichever comes first; both listeners are
+ * removed as soon as either fires (or `stop()` is called), so a slow reader never piles them up.
+ * `settled` runs synchronously then, before any later write can look at the writer's state.
+ */
+function drained(res: ServerResponse, settled: () => void): { promise: Promise<void>; stop: () => void } {
+  if (res.destroyed) return { promise: Promise.resolve(), stop: () => undefined };
+  let stop: () => void = () => undefined;
+  const promise = new Promise<void>((resolve) => {
+    stop = (): void => {
+      res.off('drain', stop);
+      res.off('close', stop);
+      settled();
+      resolve();
+    };
+    res.on('drain', stop);
+    res.on('close', stop);
+  });
+  return { promise, stop };
 }

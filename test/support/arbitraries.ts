@@ -387,7 +387,8 @@ export const oddHeaders: fc.Arbitrary<Record<string, string>> = fc
       'if-none-match': fc.oneof(fc.constantFrom('*', '"x"', 'W/"x"', '""'), headerText(100)),
       'x-forwarded-proto': fc.constantFrom('https', 'http', 'ftp', 'https, http', ''),
       'x-forwarded-for': headerText(100),
-      origin: fc.constantFrom('null', 'http://evil.example', 'file://'),
+      // Foreign pages (403 before any work) and allowed loopback pages (served as usual).
+      origin: fc.constantFrom('null', 'http://evil.example', 'file://', 'http://localhost:3000', 'http://127.0.0.1:8080'),
       'access-control-request-headers': headerText(300),
       'access-control-request-method': fc.constantFrom('POST', 'GET', 'DELETE', 'X'),
       cookie: headerText(500),

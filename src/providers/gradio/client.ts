@@ -25,6 +25,8 @@ export interface GradioCall {
   headers: Record<string, string>;
   signal: AbortSignal;
   timeouts: Timeouts;
+  /** Cap on one event of the Space's stream. */
+  maxEventBytes: number;
 }
 
 export async function runGradio(call: GradioCall): Promise<unknown[]> {
@@ -35,7 +37,7 @@ async function runCall(call: GradioCall, apiName: string): Promise<unknown[]> {
   const base = `${call.root}${call.prefix}/call/${apiName}`;
   const eventId = await join(call, base, { data: call.data });
   const response = await open(call, `${base}/${eventId}`);
-  for await (const event of events(response, call.signal)) {
+  for await (const event of events(response, call)) {
     if (event.event === 'complete') return outputList(parse(event.data), 'complete');
     if (event.event === 'error') throw spaceError(parse(event.data));
   }
@@ -53,7 +55,7 @@ async function runQueue(call: GradioCall, protocol: { fnIndex: number; triggerId
     session_hash: sessionHash,
   });
   const response = await open(call, `${base}/data?session_hash=${sessionHash}`);
-  for await (const event of events(response, call.signal)) {
+  for await (const event of events(response, call)) {
     const message = parse(event.data) as Record<string, unknown> | null;
     if (message === null || typeof message !== 'object') continue;
     if (message.event_id !== undefined && message.event_id !== null && message.event_id !== eventId) continue;
@@ -109,8 +111,9 @@ async function open(call: GradioCall, url: string): Promise<UpstreamResponse> {
   return response;
 }
 
-async function* events(response: UpstreamResponse, signal: AbortSignal): AsyncGenerator<SseEvent> {
-  const parser = new SseParser();
+async function* events(response: UpstreamResponse, call: GradioCall): AsyncGenerator<SseEvent> {
+  const { signal } = call;
+  const parser = new SseParser(call.maxEventBytes);
   const decoder = new TextDecoder();
   try {
     for await (const raw of response.body) {

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { downloadImage } from '../../core/download.js';
+import { DownloadBudget, downloadImage, originOf } from '../../core/download.js';
 import { UpstreamError } from '../../core/errors.js';
 import type { Timeouts } from '../../core/http.js';
 import type { ImageCall, Provider } from '../../core/provider.js';
@@ -35,6 +35,9 @@ async function generate(space: SpaceDeclaration, call: ImageCall, options: Huggi
   const headers: Record<string, string> = {};
   if (call.apiKey !== undefined) headers.authorization = `Bearer ${call.apiKey}`;
   const images: GeneratedImage[] = [];
+  // One output file per job; the token goes only to the Space's own origin, never to a host its output names.
+  const budget = new DownloadBudget(call.limits.maxBodyBytes, call.request.n);
+  const credentials = call.apiKey === undefined ? undefined : { origin: originOf(root), headers };
   for (let index = 0; index < call.request.n; index++) {
     const randomize = call.request.seed === undefined;
     const seed = randomize ? randomInt(0, 2 ** 31 - 1) : (call.request.seed as number) + index;
@@ -46,11 +49,12 @@ async function generate(space: SpaceDeclaration, call: ImageCall, options: Huggi
       headers,
       signal: call.signal,
       timeouts: options.timeouts,
+      maxEventBytes: call.limits.maxEventBytes,
     });
     const file = outputs[0] as { url?: unknown; path?: unknown } | null;
     const url = typeof file?.url === 'string' ? file.url : typeof file?.path === 'string' ? `${root}/gradio_api/file=${file.path}` : undefined;
     if (url === undefined) throw new UpstreamError('bad_response', `${space.space} returned no image file`);
-    const bytes = await downloadImage(url, headers, call.signal, options.timeouts);
+    const bytes = await downloadImage(url, { credentials, signal: call.signal, timeouts: options.timeouts, budget });
     const usedSeed = typeof outputs[1] === 'number' ? outputs[1] : seed;
     images.push({ bytes, seed: usedSeed });
   }

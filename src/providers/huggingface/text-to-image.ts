@@ -27,7 +27,7 @@ export function createHuggingFaceTextToImage(origin: string, timeouts: Timeouts)
       if (seed !== undefined) parameters.seed = seed;
       const response = await send({ method: 'POST', url, headers, body: JSON.stringify({ inputs: request.prompt, parameters }), signal, timeouts });
       if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, signal);
-      const bytes = expectImage(await readAll(response.body, signal), `Hugging Face ${request.model}`);
+      const bytes = expectImage(await readAll(response.body, signal, call.limits.maxBodyBytes), `Hugging Face ${request.model}`);
       return seed === undefined ? { bytes } : { bytes, seed };
     };
     const images = await allOrCancel(request.n, call.signal, one);

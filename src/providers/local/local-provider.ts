@@ -12,7 +12,7 @@ import { UpstreamError } from '../../core/errors.js';
 import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatChunk, FinishReason, Usage } from '../../core/types.js';
 import { classifyModelSource, localPathOf, missingModelMessage, modelIdFromSource, resolveModelSource } from './model-source.js';
-import { countPromptTokens, planPrompt, sampling, type PromptPlan, type Sampling } from './prompt.js';
+import { countPromptTokens, MAX_CHARS_PER_TOKEN, planPrompt, promptChars, sampling, type PromptPlan, type Sampling } from './prompt.js';
 import { SequencePool, type Lease } from './sequence-pool.js';
 
 export interface LocalOptions {
@@ -56,6 +56,8 @@ interface Job {
   readonly finished: Promise<Outcome>;
   outcome(): Outcome | undefined;
   stop(reason: Error): void;
+  /** What `stop` was given first, if it was called. */
+  stoppedBy(): Error | undefined;
   readonly pieces: PieceQueue;
 }
 
@@ -136,8 +138,14 @@ async function* stream(id: string, created: number, model: string, job: Job, sig
     }
     const outcome = await job.finished;
     done = true;
-    if (!outcome.ok) throw failure(outcome.error, signal);
-    if (outcome.stopReason === 'abort') throw signal.aborted ? abortedError(signal) : new UpstreamError('aborted', 'generation stopped');
+    if (!outcome.ok) {
+      const stoppedBy = job.stoppedBy();
+      throw stoppedBy instanceof UpstreamError && !signal.aborted ? stoppedBy : failure(outcome.error, signal);
+    }
+    if (outcome.stopReason === 'abort') {
+      const stoppedBy = job.stoppedBy();
+      throw signal.aborted ? abortedError(signal) : stoppedBy instanceof UpstreamError ? stoppedBy : new UpstreamError('aborted', 'generation stopped');
+    }
     yield chunk([{ index: 0, delta: {}, finish_reason: finishReason(outcome.stopReason), logprobs: null }]);
     yield chunk([], outcome.usage);
   } finally {
@@ -170,8 +178,19 @@ function cancellable(generator: AsyncGenerator<ChatChunk>, job: Job): AsyncItera
 
 const RETRY_LOAD_AFTER_MS = 60_000;
 
+/** What requests get once `close()` was called: queued, loading, or stopped mid-generation. */
+function shuttingDown(): UpstreamError {
+  return new UpstreamError('unavailable', 'the server is shutting down');
+}
+
 export interface LocalProvider extends Provider {
   chat(call: ChatCall): Promise<ChatResult>;
+  /**
+   * Shuts down; idempotent (every call returns the same promise). At once: requests queued for a
+   * sequence or waiting for the model reject with an `unavailable` UpstreamError ("the server is
+   * shutting down"), later calls reject the same way, and running generations are stopped (their
+   * streams throw that error). Resolves once they have ended and the model is disposed.
+   */
   close(): Promise<void>;
   /** Generations running now (for tests and diagnostics). */
   activeGenerations(): number;
@@ -187,6 +206,9 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
   let loadErrorAt = 0;
   let loaded = false;
   let closed = false;
+  let closing: Promise<void> | undefined;
+  /** The engine once loaded (its pool is closed synchronously by `close()`). */
+  let current: Engine | undefined;
 
   async function loadEngine(): Promise<Engine> {
     const started = Date.now();
@@ -221,6 +243,8 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       (engine) => {
         loadError = undefined;
         loaded = true;
+        current = engine;
+        if (closed) engine.pool.close(shuttingDown());
         return engine;
       },
       (error: unknown) => {
@@ -260,6 +284,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       run = chat.generateResponse(plan.history, common).then((r) => r.metadata.stopReason);
     }
     let outcome: Outcome | undefined;
+    let stoppedBy: Error | undefined;
     const finished = run
       .then(
         (stopReason): Outcome => {
@@ -282,7 +307,11 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       started: Promise.race([firstToken, finished.then(() => undefined)]),
       finished,
       outcome: () => outcome,
-      stop: (reason) => controller.abort(reason),
+      stop: (reason) => {
+        stoppedBy ??= reason;
+        controller.abort(reason);
+      },
+      stoppedBy: () => stoppedBy,
       pieces,
     };
     running.add(job);
@@ -317,10 +346,23 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     },
 
     async chat(call: ChatCall): Promise<ChatResult> {
-      if (closed) throw new UpstreamError('server', 'the local provider is closed');
+      if (closed) throw shuttingDown();
       // A first call may download the model: a client that gives up stops waiting, the download goes on.
-      const engine = await untilAborted(load(), call.signal);
-      if (closed) throw new UpstreamError('server', 'the local provider is closed');
+      let engine: Engine;
+      try {
+        engine = await untilAborted(load(), call.signal);
+      } catch (error) {
+        throw closed && !call.signal.aborted ? shuttingDown() : error;
+      }
+      if (closed) throw shuttingDown();
+      // Refused by length before tokenizing (synchronous, on the event loop): see MAX_CHARS_PER_TOKEN.
+      const chars = promptChars(call.request.messages);
+      if (chars > engine.context.contextSize * MAX_CHARS_PER_TOKEN) {
+        throw new UpstreamError(
+          'bad_request',
+          `the prompt is too long for the local model's context of ${engine.context.contextSize} tokens (${chars} characters; at most ${engine.context.contextSize * MAX_CHARS_PER_TOKEN} could fit)`,
+        );
+      }
       const plan = planPrompt(engine.lib, engine.model, call.request.messages);
       const promptTokens = countPromptTokens(engine.model, plan);
       const room = engine.context.contextSize - promptTokens;
@@ -333,27 +375,45 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       } catch (error) {
         throw call.signal.aborted ? abortedError(call.signal) : failure(error, call.signal);
       }
+      if (closed) {
+        // Handed a sequence just as the shutdown began: do not start generating.
+        await lease.release().catch(() => undefined);
+        throw shuttingDown();
+      }
       const job = generate(engine.lib, lease, plan, sampling(call.request, room), call.signal);
       await job.started;
+      if (closed && !call.signal.aborted) {
+        // Stopped by the shutdown before its first token: no stream to hand over.
+        job.stop(shuttingDown());
+        await job.finished;
+        throw shuttingDown();
+      }
       const outcome = job.outcome();
       if (outcome !== undefined && !outcome.ok) throw failure(outcome.error, call.signal);
       const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
       return { type: 'stream', chunks: cancellable(stream(id, Math.floor(Date.now() / 1000), modelId, job, call.signal), job) };
     },
 
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
-      shutdown.abort(new Error('local provider closed'));
-      const jobs = [...running];
-      for (const job of jobs) job.stop(new Error('local provider closed'));
-      await Promise.all(jobs.map((job) => job.finished));
-      const engine = await loading?.catch(() => undefined);
-      if (engine === undefined) return;
-      engine.pool.close(new UpstreamError('server', 'the local provider is closed'));
-      await engine.context.dispose();
-      await engine.model.dispose();
-      await engine.llama.dispose();
+    close(): Promise<void> {
+      closing ??= (async () => {
+        closed = true;
+        // Waiters first, synchronously: a sequence freed by a stopped generation must not start another.
+        current?.pool.close(shuttingDown());
+        shutdown.abort(shuttingDown());
+        const jobs = [...running];
+        for (const job of jobs) job.stop(shuttingDown());
+        await Promise.all(jobs.map((job) => job.finished));
+        const engine = await loading?.catch(() => undefined);
+        if (engine === undefined) return;
+        engine.pool.close(shuttingDown());
+        // A request that got its sequence just before close() was called may still be starting.
+        for (const job of [...running]) job.stop(shuttingDown());
+        await Promise.all([...running].map((job) => job.finished));
+        await engine.context.dispose();
+        await engine.model.dispose();
+        await engine.llama.dispose();
+      })();
+      return closing;
     },
   };
 }

@@ -67,6 +67,29 @@ export function planPrompt(lib: LlamaCpp, model: LlamaModel, messages: readonly 
     : { kind: 'completion', prompt: flattenMessages(messages) };
 }
 
+/**
+ * The longest a token's text ever is, in practice, in characters (UTF-16 code units). Real
+ * vocabularies top out near 16-20 characters per token (runs of spaces or dashes in code
+ * tokenizers); 32 leaves room for those with margin. A prompt longer than `contextSize *
+ * MAX_CHARS_PER_TOKEN` characters therefore cannot fit the context whatever it says, and is
+ * refused by its length alone: tokenizing is synchronous, on the event loop, and megabytes of
+ * text stall every other request for seconds before the count says no.
+ */
+export const MAX_CHARS_PER_TOKEN = 32;
+
+/** Characters of the messages' text (what tokenizing would read, chat template aside). */
+export function promptChars(messages: readonly ChatMessage[]): number {
+  let total = 0;
+  for (const message of messages) {
+    const content = message.content;
+    if (typeof content === 'string') total += content.length;
+    else if (Array.isArray(content)) {
+      for (const part of content) if (part.type === 'text' && typeof part.text === 'string') total += part.text.length + 1;
+    }
+  }
+  return total;
+}
+
 /** Tokens of the input as the model will see it (completion: +1 for BOS; chat: the rendered history). */
 export function countPromptTokens(model: LlamaModel, plan: PromptPlan): number {
   if (plan.kind === 'completion') return model.tokenize(plan.prompt).length + 1;

@@ -1,5 +1,5 @@
 import { UpstreamError } from '../../core/errors.js';
-import { defaultTimeouts, errorFromResponse, networkError, send, type Timeouts, type UpstreamResponse } from '../../core/http.js';
+import { defaultTimeouts, errorFromResponse, readBounded, send, type Timeouts } from '../../core/http.js';
 import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatCompletion, ChatRequest } from '../../core/types.js';
 import { rawJson } from '../../core/normalize.js';
@@ -121,9 +121,9 @@ export function createOpenAICompatible(
     if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
     const contentType = String(response.headers['content-type'] ?? '');
     if (contentType.includes('text/event-stream')) {
-      return { type: 'stream', chunks: chunksFromSse(response.body, call.signal) };
+      return { type: 'stream', chunks: chunksFromSse(response.body, call.signal, call.limits.maxEventBytes) };
     }
-    const text = await readBody(response, call.signal);
+    const text = (await readBounded(response.body, call.signal, call.limits.maxBodyBytes, 'fail')).toString('utf8');
     return { type: 'completion', completion: parseCompletion(text) };
   }
 
@@ -163,14 +163,6 @@ function imagesFor(images: ImageDeclaration, baseUrl: string, timeouts: Timeouts
       return createHuggingFaceTextToImage(images.baseUrl ?? baseUrl.replace(/\/v1\/?$/, ''), timeouts);
     case 'pollinations':
       return createPollinationsImages(images.baseUrl ?? baseUrl, timeouts);
-  }
-}
-
-async function readBody(response: UpstreamResponse, signal: AbortSignal): Promise<string> {
-  try {
-    return await response.body.text();
-  } catch (error) {
-    throw networkError(error, signal);
   }
 }
 

@@ -1,7 +1,6 @@
-import { downloadImage } from '../../core/download.js';
+import { DownloadBudget, downloadImage, originOf, readAll } from '../../core/download.js';
 import { UpstreamError } from '../../core/errors.js';
 import { errorFromResponse, send, type Timeouts } from '../../core/http.js';
-import { readAll } from '../../core/download.js';
 import type { ImageCall } from '../../core/provider.js';
 import type { GeneratedImage, ImageResult } from '../../core/types.js';
 
@@ -26,7 +25,7 @@ export function createOpenAIImages(baseUrl: string, timeouts: Timeouts) {
     if (call.apiKey !== undefined) headers.authorization = `Bearer ${call.apiKey}`;
     const response = await send({ method: 'POST', url: endpoint, headers, body: JSON.stringify(body), signal: call.signal, timeouts });
     if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
-    const text = (await readAll(response.body, call.signal)).toString('utf8');
+    const text = (await readAll(response.body, call.signal, call.limits.maxBodyBytes)).toString('utf8');
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -36,12 +35,17 @@ export function createOpenAIImages(baseUrl: string, timeouts: Timeouts) {
     const data = (parsed as { data?: unknown }).data;
     if (!Array.isArray(data) || data.length === 0) throw new UpstreamError('bad_response', 'the images endpoint answered without `data`');
     const out: GeneratedImage[] = [];
-    for (const item of data as Array<Record<string, unknown>>) {
+    // At most the `n` images asked for; URLs within one byte budget, the key only to our own origin.
+    const budget = new DownloadBudget(call.limits.maxBodyBytes, request.n);
+    const credentials = call.apiKey === undefined ? undefined : { origin: originOf(endpoint), headers: { authorization: `Bearer ${call.apiKey}` } };
+    for (const item of (data as unknown[]).slice(0, request.n)) {
+      if (typeof item !== 'object' || item === null) throw new UpstreamError('bad_response', 'an image entry is not an object');
+      const entry = item as Record<string, unknown>;
       let bytes: Buffer;
-      if (typeof item.b64_json === 'string') bytes = Buffer.from(item.b64_json, 'base64');
-      else if (typeof item.url === 'string') bytes = await downloadImage(item.url, {}, call.signal, timeouts);
+      if (typeof entry.b64_json === 'string') bytes = Buffer.from(entry.b64_json, 'base64');
+      else if (typeof entry.url === 'string') bytes = await downloadImage(entry.url, { credentials, signal: call.signal, timeouts, budget });
       else throw new UpstreamError('bad_response', 'an image entry has neither b64_json nor url');
-      out.push(typeof item.revised_prompt === 'string' ? { bytes, revisedPrompt: item.revised_prompt } : { bytes });
+      out.push(typeof entry.revised_prompt === 'string' ? { bytes, revisedPrompt: entry.revised_prompt } : { bytes });
     }
     return { images: out, model: request.model };
   };

@@ -1,5 +1,6 @@
 import { UpstreamError } from '../../core/errors.js';
-import { discardBody, errorMessageFrom, networkError, type UpstreamResponse } from '../../core/http.js';
+import type { Readable } from 'node:stream';
+import { discardBody, errorMessageFrom, networkError } from '../../core/http.js';
 import { SseParser } from '../../core/sse-parser.js';
 import type { ChatChunk } from '../../core/types.js';
 import { rawJson } from '../../core/normalize.js';
@@ -9,7 +10,7 @@ const endGraceMs = 1000;
 /** Parsed chunks held before the upstream body is paused (backpressure). */
 const highWater = 64;
 
-type Body = UpstreamResponse['body'];
+type Body = Readable;
 
 /**
  * Reads an OpenAI-style SSE body (`data: <chunk>` … `data: [DONE]`) as chunk objects, as the bytes
@@ -18,14 +19,14 @@ type Body = UpstreamResponse['body'];
  * and a stream read to its end keeps its keep-alive connection (breaking out of an async iterator
  * would destroy it). `return()` (a consumer that stops early) drops the upstream response.
  */
-export function chunksFromSse(body: Body, signal: AbortSignal): AsyncIterableIterator<ChatChunk> {
-  return new SseChunkReader(body, signal);
+export function chunksFromSse(body: Body, signal: AbortSignal, maxEventBytes?: number): AsyncIterableIterator<ChatChunk> {
+  return new SseChunkReader(body, signal, maxEventBytes);
 }
 
 class SseChunkReader implements AsyncIterableIterator<ChatChunk> {
   readonly #body: Body;
   readonly #signal: AbortSignal;
-  readonly #parser = new SseParser();
+  readonly #parser: SseParser;
   readonly #decoder = new TextDecoder();
   readonly #queue: ChatChunk[] = [];
   #error: unknown;
@@ -36,7 +37,8 @@ class SseChunkReader implements AsyncIterableIterator<ChatChunk> {
   #closed = false;
   #wake: (() => void) | undefined;
 
-  constructor(body: Body, signal: AbortSignal) {
+  constructor(body: Body, signal: AbortSignal, maxEventBytes: number | undefined) {
+    this.#parser = new SseParser(maxEventBytes);
     this.#body = body;
     this.#signal = signal;
     body.on('data', this.#onData);
@@ -74,7 +76,7 @@ class SseChunkReader implements AsyncIterableIterator<ChatChunk> {
   }
 
   readonly #onData = (raw: Buffer): void => {
-    if (this.#done) return; // after [DONE]: read to the end, keep nothing
+    if (this.#done || this.#error !== undefined) return; // after [DONE]: read to the end, keep nothing
     try {
       for (const event of this.#parser.push(this.#decoder.decode(raw, { stream: true }))) {
         const chunk = parseEvent(event.event, event.data);
@@ -87,7 +89,9 @@ class SseChunkReader implements AsyncIterableIterator<ChatChunk> {
         this.#queue.push(chunk);
       }
     } catch (error) {
+      // A broken or oversized event: stop reading now (the queue still goes out first).
       this.#error = error;
+      discardBody(this.#body);
     }
     if (this.#queue.length >= highWater && !this.#done) this.#body.pause();
     this.#notify();

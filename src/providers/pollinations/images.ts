@@ -33,7 +33,7 @@ export function createPollinationsImages(imageBaseUrl: string, timeouts: Timeout
         discardBody(response.body);
         throw new UpstreamError('server', `Pollinations sent a placeholder image (x-error-type: ${String(response.headers['x-error-type'])})`);
       }
-      const bytes = expectImage(await readAll(response.body, signal), 'Pollinations');
+      const bytes = expectImage(await readAll(response.body, signal, call.limits.maxBodyBytes), 'Pollinations');
       return { bytes, seed };
     };
     const images = await allOrCancel(request.n, call.signal, one);

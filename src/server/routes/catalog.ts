@@ -6,6 +6,48 @@ import { sendJson } from '../respond.js';
 
 /** GET /v1/providers, /v1/providers/{id}, /v1/models, /v1/models/{id}: read-only views of the registry. */
 
+/**
+ * A URL as it may be shown to anyone who can list providers: no user-info (`https://user:pass@host`
+ * → `https://host`), no query and no fragment (`?key=…`), which is where configured URLs carry
+ * secrets. Only those parts are removed; everything else is returned as written (no
+ * normalisation). A string that is not an absolute URL is returned unchanged unless it has one of
+ * those parts too. Never throws.
+ */
+export function publicUrl(url: string): string {
+  if (typeof url !== 'string') return url;
+  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*:)?\/\/([^/?#\\]*)(.*)$/s.exec(url);
+  let scheme: string;
+  let authority: string;
+  let rest: string;
+  if (absolute !== null) {
+    scheme = `${absolute[1] ?? ''}//`;
+    authority = absolute[2] ?? '';
+    rest = absolute[3] ?? '';
+  } else {
+    // `user:pass@host/path?query` without a scheme: the authority ends at the first / ? or #.
+    const bare = /^([^/?#\s]*@[^/?#\s]*)(.*)$/s.exec(url);
+    scheme = '';
+    authority = bare?.[1] ?? '';
+    rest = bare === null ? url : (bare[2] ?? '');
+  }
+  const at = authority.lastIndexOf('@');
+  if (at >= 0) authority = authority.slice(at + 1);
+  const cut = rest.search(/[?#]/);
+  if (cut >= 0) rest = rest.slice(0, cut);
+  return `${scheme}${authority}${rest}`;
+}
+
+/** Free text (a status message) with every absolute URL in it passed through `publicUrl`. */
+export function publicText(text: string): string {
+  return text.replace(/\b[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s"'<>]+/g, (match) => {
+    // Closing punctuation after a URL belongs to the sentence.
+    const tail = /[)\].,;:!]+$/.exec(match)?.[0] ?? '';
+    return `${publicUrl(match.slice(0, match.length - tail.length))}${tail}`;
+  });
+}
+
+const publicOrNull = (url: string | null): string | null => (url === null ? null : publicUrl(url));
+
 function providerSummary(registry: Registry, health: HealthBook, entry: RegistryEntry): Record<string, unknown> {
   const provider = entry.provider;
   const readiness = registry.readiness(entry);
@@ -14,13 +56,13 @@ function providerSummary(registry: Registry, health: HealthBook, entry: Registry
     id: provider.id,
     object: 'provider',
     created: 0,
-    url: provider.url,
+    url: publicUrl(provider.url),
     label: provider.label,
     parent: provider.parent,
     needs_auth: provider.needsAuth,
-    login_url: provider.loginUrl,
+    login_url: publicOrNull(provider.loginUrl),
     configured: readiness.configured,
-    status_message: readiness.reason,
+    status_message: readiness.reason === null ? null : publicText(readiness.reason),
     supports_stream: provider.supportsStream,
     image: provider.imageModels.length > 0,
     vision: provider.visionModels.length > 0,
@@ -44,7 +86,8 @@ export function getProvider(res: ServerResponse, registry: Registry, health: Hea
   if (entry === undefined) {
     const suggestions = registry.suggest(id);
     const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.join(', ')}?` : '';
-    throw new ApiError(404, `Provider "${id}" not found.${hint}`, { param: 'provider', code: 'provider_not_found' });
+    const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+    throw new ApiError(404, `Provider ${JSON.stringify(shown)} not found.${hint}`, { param: 'provider', code: 'provider_not_found' });
   }
   const provider = entry.provider;
   sendJson(
@@ -103,7 +146,7 @@ export function listModels(res: ServerResponse, registry: Registry, headers: Rec
 export function getModel(res: ServerResponse, registry: Registry, id: string, headers: Record<string, string>): void {
   const view = modelIndex(registry).get(id);
   if (view === undefined) {
-    throw new ApiError(404, `The model "${id}" does not exist in any provider's catalog. A provider named explicitly still passes unknown ids through.`, {
+    throw new ApiError(404, `The model ${JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id)} does not exist in any provider's catalog. A provider named explicitly still passes unknown ids through.`, {
       param: 'model',
       code: 'model_not_found',
     });

@@ -6,7 +6,8 @@ import { runChat, type ChatOutcome } from '../../core/router.js';
 import { parseProviderField, planAttempts } from '../../core/selection.js';
 import type { ChatChunk } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
-import { abortOnClientClose, noteFailure } from '../client-abort.js';
+import type { Admission } from '../admission.js';
+import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
 import { describeAttempts, unknownProvidersHeader } from '../headers.js';
 import { overheadMs, type RequestContext } from '../context.js';
 import { sendJsonText } from '../respond.js';
@@ -18,19 +19,23 @@ export interface ChatRouteOptions {
   registry: Registry;
   policy: RoutingPolicy;
   maxBodyBytes: number;
+  bodyTimeoutMs: number;
   maxMessages: number;
+  admission: Admission;
 }
 
 /** POST /v1/chat/completions (and /api/{provider}/chat/completions with `pathProvider`). */
 export function createChatRoute(options: ChatRouteOptions) {
   return async function chat(req: IncomingMessage, res: ServerResponse, context: RequestContext, pathProvider?: string): Promise<void> {
-    const body = await readJsonObject(req, options.maxBodyBytes);
+    const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
     const input = validateChatBody(body, options.maxMessages);
     const preference = parseProviderField(pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined);
     const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const client = abortOnClientClose(res);
+    let writer: SseWriter | undefined;
+    options.admission.admit(res, () => cutRequest(res, context, writer, client.abort));
     let outcome: ChatOutcome;
     try {
       outcome = await runChat(plan, input.request, client.signal, options.policy);
@@ -53,10 +58,11 @@ export function createChatRoute(options: ChatRouteOptions) {
       return;
     }
     const includeUsage = input.request.stream_options?.include_usage === true;
-    const writer = new SseWriter(res, headers);
+    writer = new SseWriter(res, headers);
     const keep = (chunk: ChatChunk): boolean => includeUsage || chunk.choices.length > 0 || !chunk.usage;
     try {
       for (const chunk of outcome.head) if (keep(chunk)) await writer.send(chunk);
+      if (writer.closed) return;
       for (;;) {
         const next = await outcome.rest.next();
         if (next.done === true) break;

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { linkAbort } from '../../core/abort.js';
 import { UpstreamError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
 import { failover, type RoutingPolicy } from '../../core/failover.js';
@@ -10,7 +9,8 @@ import { overheadMs, type RequestContext } from '../context.js';
 import type { ImageStore } from '../image-store.js';
 import { sendJson } from '../respond.js';
 import { validateImagesBody } from '../validate-images.js';
-import { abortOnClientClose, noteFailure } from '../client-abort.js';
+import type { Admission } from '../admission.js';
+import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
 import { describeAttempts, unknownProvidersHeader } from '../headers.js';
 
 export interface ImagesRouteOptions {
@@ -18,6 +18,8 @@ export interface ImagesRouteOptions {
   policy: RoutingPolicy;
   store: ImageStore;
   maxBodyBytes: number;
+  bodyTimeoutMs: number;
+  admission: Admission;
   publicUrl: string | undefined;
   /** Longest a provider may take for one images request (all `n` images). */
   imageTimeoutMs: number;
@@ -26,37 +28,32 @@ export interface ImagesRouteOptions {
 /** POST /v1/images/generate and /v1/images/generations: one handler, the chat routes' provider selection and failover. */
 export function createImagesRoute(options: ImagesRouteOptions) {
   return async function images(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
-    const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes));
+    const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs));
     const preference = parseProviderField(input.provider ?? context.query.get('provider') ?? undefined);
     const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey, capability: 'images' });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const client = abortOnClientClose(res);
+    options.admission.admit(res, () => cutRequest(res, context, undefined, client.abort));
     let outcome: { value: ImageResult; provider: string; attempts: typeof context.attempts & object };
     try {
-      outcome = await failover(plan, client.signal, options.policy, async (attempt, signal, release) => {
+      outcome = await failover(plan, client.signal, options.policy, async (attempt, scope) => {
+        // A whole job is bounded: a Space that only sends heartbeats never trips the idle timeout.
+        const timer = setTimeout(() => scope.abort(new UpstreamError('timeout', `no image within ${options.imageTimeoutMs} ms`)), options.imageTimeoutMs);
         try {
           const generate = attempt.entry.provider.images;
           if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
-          // A whole job is bounded: a Space that only sends heartbeats never trips the idle timeout.
-          const deadline = linkAbort(signal);
-          const timer = setTimeout(
-            () => deadline.controller.abort(new UpstreamError('timeout', `no image within ${options.imageTimeoutMs} ms`)),
-            options.imageTimeoutMs,
-          );
-          try {
-            const result = await generate({ request: { ...input.request, model: attempt.model }, apiKey: attempt.apiKey, signal: deadline.signal });
-            if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
-            return result;
-          } catch (error) {
-            const reason: unknown = deadline.signal.reason;
-            throw deadline.signal.aborted && !signal.aborted && reason instanceof UpstreamError ? reason : error;
-          } finally {
-            clearTimeout(timer);
-            deadline.unlink();
-          }
+          const result = await generate({
+            request: { ...input.request, model: attempt.model },
+            apiKey: attempt.apiKey,
+            signal: scope.signal,
+            limits: options.policy.limits,
+          });
+          if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
+          return result;
         } finally {
-          release();
+          clearTimeout(timer);
+          scope.release();
         }
       });
     } catch (error) {
