@@ -84,7 +84,7 @@ async function main(): Promise<void> {
         INTERFERENCE_MAX_UPSTREAM_BYTES: String(1 << 20),
         INTERFERENCE_MAX_EVENT_BYTES: String(1 << 20),
         INTERFERENCE_FIRST_CONTENT_TIMEOUT_MS: '1000',
-        INTERFERENCE_BREAKER_FAILURES: '1000000',
+        INTERFERENCE_BREAKER_FAILURES: '1000',
         INTERFERENCE_RETRIES: '0',
       });
     }

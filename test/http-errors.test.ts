@@ -7,6 +7,19 @@ interface ErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
+/** Writes raw bytes to the gateway and returns all it answers until it closes the connection. */
+function rawExchange(base: string, request: string): Promise<string> {
+  const url = new URL(base);
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    let text = '';
+    socket.on('data', (data: Buffer) => (text += data.toString()));
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+    socket.write(request);
+  });
+}
+
 async function expectError(response: Response, status: number, param?: string | null): Promise<ErrorBody> {
   assert.equal(response.status, status);
   assert.match(response.headers.get('content-type') ?? '', /application\/json/);
@@ -92,15 +105,8 @@ describe('bad requests', () => {
     const foreign = await fetch(`${gateway.url}/v1/providers`, { headers: { origin: 'https://app.example' } });
     await expectError(foreign, 403);
     // DNS rebinding: a page of evil.example resolved to 127.0.0.1 sends its own name as Host.
-    const rebound = await new Promise<string>((resolve, reject) => {
-      const url = new URL(gateway.url);
-      const socket = connect(Number(url.port), url.hostname);
-      let text = '';
-      socket.on('data', (data: Buffer) => (text += data.toString()));
-      socket.on('end', () => resolve(text));
-      socket.on('error', reject);
-      socket.write(`GET /v1/providers HTTP/1.1\r\nHost: evil.example:${url.port}\r\nOrigin: http://evil.example:${url.port}\r\nConnection: close\r\n\r\n`);
-    });
+    const port = new URL(gateway.url).port;
+    const rebound = await rawExchange(gateway.url, `GET /v1/providers HTTP/1.1\r\nHost: evil.example:${port}\r\nOrigin: http://evil.example:${port}\r\nConnection: close\r\n\r\n`);
     assert.match(rebound, /^HTTP\/1\.1 403/);
     const plain = await gateway.get('/v1/providers/Nope');
     assert.equal(plain.headers.get('access-control-allow-origin'), null);
@@ -111,31 +117,13 @@ describe('bad requests', () => {
     await expectError(wrong, 405);
     assert.equal(wrong.headers.get('allow'), 'OPTIONS, POST');
     await expectError(await gateway.get(`/v1/models/${'m'.repeat(9000)}`), 414);
-    const raw = (request: string) =>
-      new Promise<string>((resolve, reject) => {
-        const url = new URL(gateway.url);
-        const socket = connect(Number(url.port), url.hostname);
-        let text = '';
-        socket.on('data', (data: Buffer) => (text += data.toString()));
-        socket.on('end', () => resolve(text));
-        socket.on('error', reject);
-        socket.write(request);
-      });
-    assert.match(await raw(`GET /v1/models/${'m'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 414/);
-    assert.match(await raw(`GET /v1/models HTTP/1.1\r\nHost: x\r\nx-big: ${'h'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/);
+    assert.match(await rawExchange(gateway.url, `GET /v1/models/${'m'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 414/);
+    assert.match(await rawExchange(gateway.url, `GET /v1/models HTTP/1.1\r\nHost: x\r\nx-big: ${'h'.repeat(20_000)}\r\n\r\n`), /^HTTP\/1\.1 431/);
     assert.equal((await gateway.get('/v1/providers')).status, 200);
   });
 
   test('a malformed HTTP request gets a 400 and the server keeps serving', async () => {
-    const url = new URL(gateway.url);
-    const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(url.port), url.hostname);
-      let text = '';
-      socket.on('data', (data: Buffer) => (text += data.toString()));
-      socket.on('end', () => resolve(text));
-      socket.on('error', reject);
-      socket.write('GARBAGE /\r\n\r\n');
-    }).catch(() => '');
+    const raw = await rawExchange(gateway.url, 'GARBAGE /\r\n\r\n').catch(() => '');
     assert.match(raw, /400/);
     const ok = await gateway.get('/v1/providers');
     assert.equal(ok.status, 200);

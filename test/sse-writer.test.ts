@@ -114,7 +114,7 @@ describe('SseWriter', () => {
       void writer.send({ hello: 1 });
       writer.fail(new ApiError(503, 'the server is shutting down', { code: 'shutting_down' }));
       writer.fail(new ApiError(500, 'second'));
-      writer.abort(new ApiError(500, 'third'));
+      writer.fail(new ApiError(500, 'third'));
       writer.done();
       assert.equal(writer.closed, true);
       assert.equal(writer.send({ late: true }), undefined);
@@ -130,7 +130,7 @@ describe('SseWriter', () => {
     }
   });
 
-  test('abort() releases a sender waiting on backpressure even if the client never reads again', async () => {
+  test('fail() releases a sender waiting on backpressure even if the client never reads again', async () => {
     const served = await serve();
     let clientRes: http.IncomingMessage | undefined;
     try {
@@ -152,7 +152,7 @@ describe('SseWriter', () => {
       }
       assert.ok(pending !== undefined, 'the paused client pushed back');
       assert.equal(res.listenerCount('drain'), 1);
-      writer.abort(new ApiError(503, 'the server is shutting down'));
+      writer.fail(new ApiError(503, 'the server is shutting down'));
       const released = await Promise.race([pending.then(() => true), sleep(1000).then(() => false)]);
       assert.equal(released, true, 'the waiting sender was released');
       assert.equal(res.listenerCount('drain'), 0);

@@ -61,20 +61,14 @@ export class SseWriter {
 
   /**
    * Ends the stream with `data: {"error": …}` then `data: [DONE]` (the headers are already out).
-   * Safe to call more than once, and after `done()`: only the first end counts.
+   * Safe to call more than once, and after `done()`: only the first end counts. Whoever awaits a
+   * `send()` under backpressure is released at once (a shutdown does not wait on a client that
+   * never reads again).
    */
   fail(error: ApiError): void {
     if (this.closed) return;
     this.#pending += `data: ${JSON.stringify(error.toBody())}\n\n`;
     this.done();
-  }
-
-  /**
-   * For shutdown: the same as `fail()`. Whoever awaits a `send()` under backpressure is released
-   * at once (later sends are no-ops), even if the client never reads again.
-   */
-  abort(error: ApiError): void {
-    this.fail(error);
   }
 
   done(): void {

@@ -23,11 +23,9 @@ export interface Gateway extends RunningServer {
   get(route: string): Promise<Response>;
 }
 
-/** Starts the real server on 127.0.0.1:0 with a clean environment; the embedded model is the shared tiny one. */
-export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'interference-test-'));
-  if (options.config !== undefined) writeFileSync(path.join(dir, 'interference.config.json'), JSON.stringify(options.config));
-  const env: Record<string, string> = {
+/** The environment every test gateway starts from: loopback port 0, quiet, the tiny model, folders in `dir`. */
+export function baseTestEnv(dir: string): Record<string, string> {
+  return {
     PORT: '0',
     HOST: '127.0.0.1',
     INTERFERENCE_LOG: '0',
@@ -35,8 +33,14 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
     INTERFERENCE_LOCAL_CONTEXT: '512',
     INTERFERENCE_MODELS_DIR: path.join(dir, 'models'),
     INTERFERENCE_IMAGES_DIR: path.join(dir, 'images'),
-    ...options.env,
   };
+}
+
+/** Starts the real server on 127.0.0.1:0 with a clean environment; the embedded model is the shared tiny one. */
+export async function startGateway(options: GatewayOptions = {}): Promise<Gateway> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'interference-test-'));
+  if (options.config !== undefined) writeFileSync(path.join(dir, 'interference.config.json'), JSON.stringify(options.config));
+  const env: Record<string, string> = { ...baseTestEnv(dir), ...options.env };
   const running = await startServer(loadConfig(env, dir));
   const base = `${running.url}/v1`;
   return {

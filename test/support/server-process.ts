@@ -11,7 +11,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, storiesModel } from './gateway.js';
+import { baseTestEnv, repoRoot } from './gateway.js';
 
 export interface GatewayProcessOptions {
   /** Gateway environment on top of the test defaults (PORT=0, HOST, INTERFERENCE_LOG=0, the tiny local model…). */
@@ -68,13 +68,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions = {}): 
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? dir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    INTERFERENCE_LOG: '0',
-    INTERFERENCE_LOCAL_MODEL: storiesModel,
-    INTERFERENCE_LOCAL_CONTEXT: '512',
-    INTERFERENCE_MODELS_DIR: path.join(dir, 'models'),
-    INTERFERENCE_IMAGES_DIR: path.join(dir, 'images'),
+    ...baseTestEnv(dir),
     INTERFERENCE_SHUTDOWN_MS: '500',
     INTERFERENCE_CONFIG: configPath,
     ...options.env,
