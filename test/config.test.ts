@@ -62,13 +62,13 @@ describe('configuration', () => {
   });
 
   test('malformed config files are clear errors', () => {
-    assert.throws(() => loadConfig({}, tempDir('{oops')), /cannot read/);
-    assert.throws(() => loadConfig({}, tempDir({ providers: {} })), /"providers" must be an array/);
-    assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'a b' }] })), /id must be/);
+    assert.throws(() => loadConfig({}, tempDir('{oops')), /found text that is not JSON/);
+    assert.throws(() => loadConfig({}, tempDir({ providers: {} })), /providers: found \{\}; expected an array/);
+    assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'a b' }] })), /providers\[0\]\.id: found "a b"/);
     assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'Łódź' }] })), /ASCII letters/);
-    assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'X', models: 'm' }] })), /models must be an array/);
-    assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mystery' }] }))), /not built in/);
-    assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mine', api: 'openai' }] }))), /needs a "baseUrl"/);
+    assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'X', models: 'm' }] })), /providers\[0\]\.models: found "m"; expected an array/);
+    assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mystery' }] }))), /not a built-in provider/);
+    assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mine', api: 'openai' }] }))), /providers\[0\]\.baseUrl: found nothing; expected the provider's base URL/);
   });
 
   test('a built-in entry overrides fields; a new id with api openai adds a provider; env base URLs apply', async () => {

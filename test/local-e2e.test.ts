@@ -74,7 +74,7 @@ describe('embedded model end to end', () => {
     for (const body of bodies) assert.equal(body.usage.completion_tokens, 10);
   });
 
-  test('the default hf: model that cannot be fetched: a clear error, then Local is listed as not configured', async () => {
+  test('the default hf: model that cannot be fetched: a clear 503 with the cause, kept in later errors and in /v1/providers', async () => {
     const { closedPortUrl } = await import('./fakes/openai-compatible-fake.js');
     const endpoint = (await closedPortUrl()).replace(/\/v1$/, '/');
     const offline = await startGateway({ env: { INTERFERENCE_LOCAL_MODEL: 'hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0', HF_ENDPOINT: endpoint } });
@@ -83,11 +83,19 @@ describe('embedded model end to end', () => {
       assert.equal(before.configured, true, 'not known to fail before the first use');
       assert.deepEqual(before.models, ['SmolLM2-135M-Instruct-GGUF:Q8_0']);
       const first = await offline.post('/v1/chat/completions', { messages: story });
-      assert.equal(first.status, 502);
-      assert.match(((await first.json()) as { error: { message: string } }).error.message, /INTERFERENCE_LOCAL_MODEL/);
-      const after = (await (await offline.get('/v1/providers/Local')).json()) as { configured: boolean; status_message: string };
+      assert.equal(first.status, 503, 'a configuration state, not an upstream failure');
+      const firstMessage = ((await first.json()) as { error: { message: string } }).error.message;
+      assert.match(firstMessage, /could not be downloaded from http:\/\/127\.0\.0\.1:\d+\/.*INTERFERENCE_LOCAL_MODEL/);
+      const after = (await (await offline.get('/v1/providers/Local')).json()) as { configured: boolean; status_message: string; circuit: string };
       assert.equal(after.configured, false);
-      assert.match(after.status_message, /INTERFERENCE_LOCAL_MODEL/);
+      assert.equal(after.circuit, 'closed', 'not counted as a health failure');
+      assert.match(after.status_message, /could not be downloaded.*INTERFERENCE_LOCAL_MODEL.*tried again by a request in \d+ s/);
+      // The second request still says why, and suggests nothing that cannot answer.
+      const second = await offline.post('/v1/chat/completions', { messages: story });
+      assert.equal(second.status, 404);
+      const secondMessage = ((await second.json()) as { error: { message: string } }).error.message;
+      assert.match(secondMessage, /Local: the embedded model .* could not be downloaded/);
+      assert.doesNotMatch(secondMessage, /ready to be named/);
     } finally {
       await offline.close();
     }

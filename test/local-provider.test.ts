@@ -300,7 +300,7 @@ describe('failures and downloads', () => {
     const availability = provider.availability?.();
     assert.equal(availability?.ok, false);
     assert.equal(availability?.reason, `model file not found: ${missing}; set INTERFERENCE_LOCAL_MODEL to a GGUF file or hf: URI`);
-    await assert.rejects(ask(provider), (e: unknown) => e instanceof UpstreamError && ['connection', 'server'].includes(e.kind) && /INTERFERENCE_LOCAL_MODEL/.test(e.message));
+    await assert.rejects(ask(provider), (e: unknown) => e instanceof UpstreamError && e.kind === 'unavailable' && /INTERFERENCE_LOCAL_MODEL/.test(e.message));
     assert.equal(provider.availability?.().ok, false);
   });
 

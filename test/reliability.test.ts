@@ -178,6 +178,32 @@ describe('retries of a lone provider', () => {
   });
 });
 
+describe('health counts requests, not tries', () => {
+  test('one failing request (with its 2 retries) leaves the circuit closed; three failing requests open it', async () => {
+    const broken = await startOpenAICompatibleFake({ behaviour: { kind: 'status', status: 500 } });
+    const gateway = await startGateway({
+      env: { INTERFERENCE_RETRIES: '2', INTERFERENCE_RETRY_BASE_MS: '5', INTERFERENCE_BREAKER_FAILURES: '3' },
+      config: { providers: [{ id: 'Broken', api: 'openai', baseUrl: broken.url, models: ['test-model'] }] },
+    });
+    try {
+      const circuit = async () => ((await (await gateway.get('/v1/providers/Broken')).json()) as { circuit: string; consecutive_failures: number });
+      assert.equal((await gateway.post('/v1/chat/completions', body('Broken'))).status, 502);
+      assert.equal(broken.requests.length, 3, 'the request was tried three times');
+      assert.deepEqual(await circuit(), { ...(await circuit()), circuit: 'closed', consecutive_failures: 1 });
+      assert.equal((await gateway.post('/v1/chat/completions', body('Broken'))).status, 502);
+      assert.equal((await circuit()).circuit, 'closed');
+      assert.equal((await gateway.post('/v1/chat/completions', body('Broken'))).status, 502);
+      assert.deepEqual(await circuit(), { ...(await circuit()), circuit: 'open', consecutive_failures: 3 });
+      const skipped = await gateway.post('/v1/chat/completions', body('Broken'));
+      assert.equal(skipped.status, 503);
+      assert.equal(broken.requests.length, 9, 'the open circuit spares the upstream');
+    } finally {
+      await gateway.close();
+      await broken.close();
+    }
+  });
+});
+
 describe('gateway auth, limits and shutdown', () => {
   let upstream: Fake;
   before(async () => {

@@ -91,12 +91,8 @@ export async function failover<T>(
       } catch (caught) {
         if (!(caught instanceof UpstreamError)) policy.onInternalError?.(provider, caught);
         const error = asUpstreamError(caught, attempt);
-        // Every outcome settles the attempt (a probe above all, or the breaker would wait on it
-        // for ever); only what the upstream did counts against it: an error of our own (a bug, or
-        // a body we could not serialise) must not open a provider's circuit for everyone.
-        if (caught instanceof UpstreamError) policy.health.record(provider, error.kind, performance.now() - attemptStarted, error.retryAfter);
-        else policy.health.settle(provider);
         if (clientSignal.aborted && error.kind === 'aborted') {
+          policy.health.record(provider, 'aborted', 0); // ends a probe, counts nothing
           records.push({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
           throw error;
         }
@@ -106,6 +102,12 @@ export async function failover<T>(
           const waited = await sleep(wait, true, { signal: clientSignal }).catch(() => false);
           if (waited === true) continue;
         }
+        // One request is at most one failure in the provider's health, whatever its retries. Every
+        // outcome settles the attempt (a probe above all, or the breaker would wait on it for
+        // ever); only what the upstream did counts against it: an error of our own (a bug, or a
+        // body we could not serialise) must not open a provider's circuit for everyone.
+        if (caught instanceof UpstreamError) policy.health.record(provider, error.kind, performance.now() - attemptStarted, error.retryAfter);
+        else policy.health.settle(provider);
         records.push({
           provider,
           outcome: error.kind,

@@ -13,7 +13,21 @@ export interface RegistryEntry {
   readonly lastResort?: boolean;
   /** The user configured it (a key or a base URL): automatic routing may use it for an empty `model`. */
   readonly configuredByUser: boolean;
+  /**
+   * A keyless public service (no key, not configured by the user, not on this machine): the hosts
+   * that would receive prompts. Such entries are refused while public providers are turned off.
+   */
+  readonly publicHosts?: readonly string[];
 }
+
+export interface RegistryOptions {
+  /** Keyless public services may receive prompts (INTERFERENCE_PUBLIC_PROVIDERS). */
+  publicProviders: boolean;
+}
+
+/** Why a public service is refused when public providers are off (and what turns them on). */
+export const publicOffReason = (entry: RegistryEntry): string =>
+  `${entry.provider.id} is a keyless public service (${(entry.publicHosts ?? []).join(', ')}) and public providers are turned off (INTERFERENCE_PUBLIC_PROVIDERS=off): prompts stay on this machine and with providers that have keys`;
 
 export interface Readiness {
   configured: boolean;
@@ -25,8 +39,11 @@ export class Registry {
   readonly #byId = new Map<string, RegistryEntry>();
   readonly #byLowerId = new Map<string, RegistryEntry>();
 
-  constructor(entries: readonly RegistryEntry[]) {
+  readonly options: RegistryOptions;
+
+  constructor(entries: readonly RegistryEntry[], options: RegistryOptions = { publicProviders: true }) {
     this.#entries = entries;
+    this.options = options;
     for (const entry of entries) {
       const id = entry.provider.id;
       if (this.#byId.has(id)) throw new Error(`duplicate provider id ${id}`);
@@ -64,6 +81,7 @@ export class Registry {
 
   /** Whether the provider has what it needs to run now, and if not, why. */
   readiness(entry: RegistryEntry): Readiness {
+    if (this.refusesPublic(entry)) return { configured: false, reason: publicOffReason(entry) };
     const availability = entry.provider.availability?.();
     if (availability !== undefined && !availability.ok) {
       return { configured: false, reason: availability.reason ?? `${entry.provider.id} is not available` };
@@ -72,6 +90,11 @@ export class Registry {
       return { configured: false, reason: missingKeyMessage(entry) };
     }
     return { configured: true, reason: null };
+  }
+
+  /** A keyless public service while public providers are off (a key sent with the request lifts it). */
+  refusesPublic(entry: RegistryEntry, requestKey?: string): boolean {
+    return !this.options.publicProviders && entry.publicHosts !== undefined && requestKey === undefined;
   }
 }
 

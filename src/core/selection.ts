@@ -1,7 +1,7 @@
 import { ApiError, invalidRequest } from './errors.js';
 import { resolveModel, servesModel, type Capability } from './provider.js';
 import type { Registry, RegistryEntry } from './registry.js';
-import { missingKeyMessage } from './registry.js';
+import { missingKeyMessage, publicOffReason } from './registry.js';
 
 /**
  * Turns the request's `provider` (+ `model`, `api_key`) into an ordered list of attempts.
@@ -137,6 +137,8 @@ export function planAttempts(registry: Registry, input: PlanInput): Plan {
     let blocked: Attempt['blocked'] = null;
     if (!can(entry, capability)) {
       blocked = { kind: 'bad_request', message: `${entry.provider.id} does not ${capability === 'chat' ? 'do chat completions' : 'generate images'}` };
+    } else if (registry.refusesPublic(entry, requestKey)) {
+      blocked = { kind: 'unavailable', message: publicOffReason(entry) };
     } else if (availability !== undefined && !availability.ok) {
       blocked = { kind: 'unavailable', message: availability.reason ?? `${entry.provider.id} is not available` };
     } else if (entry.provider.needsAuth && apiKey === undefined) {
@@ -209,17 +211,27 @@ function providerNotFound(registry: Registry, ids: string[]): ApiError {
   });
 }
 
+/**
+ * Nothing can answer: says what each provider that would have been tried lacks (no key, file
+ * missing, download failed and why, public providers off) and what to do. It never suggests a
+ * provider that cannot answer.
+ */
 function noProviderForModel(registry: Registry, model: string, capability: Capability): ApiError {
-  const ready = registry
-    .all()
-    .filter((entry) => can(entry, capability) && registry.readiness(entry).configured)
-    .map((entry) => entry.provider.id);
   const what = capability === 'chat' ? 'chat' : 'image';
+  const lacking: string[] = [];
+  for (const entry of registry.all()) {
+    if (!entry.autoRoute || !can(entry, capability)) continue;
+    const wanted = entry.lastResort === true || (model === '' ? entry.configuredByUser : servesModel(entry.provider, model, capability));
+    if (!wanted) continue;
+    const readiness = registry.readiness(entry);
+    if (!readiness.configured) lacking.push(`${entry.provider.id}: ${readiness.reason ?? 'not available'}`);
+  }
   const which =
     model === ''
       ? `No ${what} provider is set up for a request without a model (a key, a base URL or the embedded model)`
-      : `No configured ${what} provider serves model "${model}"`;
-  const hint = ' Set a provider key (GET /v1/providers says which), point INTERFERENCE_LOCAL_MODEL at a GGUF file, or name a provider in "provider"';
-  const configured = ready.length > 0 ? `${hint}; ready to be named: ${ready.join(', ')}.` : `${hint}.`;
-  return new ApiError(404, `${which}.${configured}`, { param: 'model', code: 'model_not_found' });
+      : `No ${what} provider can answer model "${model.length > 100 ? `${model.slice(0, 100)}…` : model}" now`;
+  const why = lacking.length > 0 ? ` ${lacking.join(' | ')}.` : '';
+  const fix =
+    ' To fix: set a provider key (GET /v1/providers says which, with each status_message), point INTERFERENCE_LOCAL_MODEL at a GGUF file, or name a provider that serves the model in "provider".';
+  return new ApiError(404, `${which}.${why}${fix}`, { param: 'model', code: 'model_not_found' });
 }

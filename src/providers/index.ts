@@ -1,4 +1,5 @@
-import { envName, ConfigError, type Config, type ProviderOverride } from '../config.js';
+import { envName, ConfigError, type Config, type ConfigProblem, type ProviderOverride } from '../config.js';
+import { isAbsoluteHttpUrl, urlExpectation } from '../config-file.js';
 import { Registry, type RegistryEntry } from '../core/registry.js';
 import { openAICompatibleCatalog } from './openai-compatible/catalog.js';
 import { createOpenAICompatible, type OpenAICompatibleDeclaration } from './openai-compatible/define.js';
@@ -26,16 +27,23 @@ export function buildRegistry(config: Config): Registry {
   entries.push(...huggingSpaceEntries(config, overrides.get('huggingspace')));
   for (const entry of entries) used.add(entry.provider.id.toLowerCase());
 
-  for (const override of config.providers) {
+  const problems: ConfigProblem[] = [];
+  const where = config.configPath ?? 'interference.config.json';
+  for (const [index, override] of config.providers.entries()) {
     const key = override.id.toLowerCase();
     if (used.has(key) || key === 'local') continue;
     if (override.api !== 'openai') {
-      throw new ConfigError(
-        `provider "${override.id}" in the config file is not built in; to add it, give it "api": "openai" and a "baseUrl" (only OpenAI-compatible custom providers are supported)`,
-      );
+      problems.push({
+        where,
+        path: `providers[${index}].id`,
+        found: `${JSON.stringify(override.id)}, which is not a built-in provider`,
+        expected: 'a built-in provider id (GET /v1/providers lists them), or "api": "openai" and a "baseUrl" for a provider of your own',
+      });
+      continue;
     }
-    if (override.baseUrl === undefined && config.env[envName(override.id, 'BASE_URL')] === undefined) {
-      throw new ConfigError(`custom provider "${override.id}" needs a "baseUrl" (ending before /chat/completions)`);
+    if (override.baseUrl === undefined && nonEmpty(config.env[envName(override.id, 'BASE_URL')]) === undefined) {
+      problems.push({ where, path: `providers[${index}].baseUrl`, found: 'nothing', expected: `the provider's base URL, ending before /chat/completions (or ${envName(override.id, 'BASE_URL')})` });
+      continue;
     }
     const declaration: OpenAICompatibleDeclaration = {
       id: override.id,
@@ -52,6 +60,13 @@ export function buildRegistry(config: Config): Registry {
     entries.push(openAICompatibleEntry(config, declaration, override));
   }
 
+  for (const entry of entries) {
+    const variable = envName(entry.provider.id, 'BASE_URL');
+    const value = nonEmpty(config.env[variable]);
+    if (value !== undefined && !isAbsoluteHttpUrl(value)) problems.push({ where: 'environment', path: variable, found: JSON.stringify(value), expected: urlExpectation });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
   entries.push({
     provider: createLocalProvider({
       model: config.local.model,
@@ -67,7 +82,31 @@ export function buildRegistry(config: Config): Registry {
     lastResort: true,
     configuredByUser: false,
   });
-  return new Registry(entries);
+  return new Registry(entries, { publicProviders: config.publicProviders });
+}
+
+/** The host names of a URL list, for the banner and messages (`text.pollinations.ai`). */
+function hostsOf(...urls: Array<string | undefined>): string[] {
+  const hosts = new Set<string>();
+  for (const url of urls) {
+    if (url === undefined) continue;
+    try {
+      hosts.add(new URL(url).host);
+    } catch {
+      // not a URL: nothing to name
+    }
+  }
+  return [...hosts];
+}
+
+/** On this machine: loopback addresses and `localhost`. */
+function isLocalUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+  } catch {
+    return false;
+  }
 }
 
 /** The HuggingSpace group and each of its Spaces (selectable alone, not routed to automatically). */
@@ -78,7 +117,9 @@ function huggingSpaceEntries(config: Config, override: ProviderOverride | undefi
   let serverKey = nonEmpty(override?.apiKey);
   for (const variable of keyVariables) serverKey ??= nonEmpty(env[variable]);
   const options = { baseUrl, timeouts: config.timeouts };
-  const shared = { serverKey, keyVariables, configuredByUser: false };
+  // Keyless and pointed at huggingface's hosts: prompts go to public Spaces.
+  const publicHosts = serverKey === undefined && baseUrl === undefined ? { publicHosts: ['*.hf.space'] } : {};
+  const shared = { serverKey, keyVariables, configuredByUser: false, ...publicHosts };
   return [
     { provider: createHuggingSpace(options), autoRoute: true, ...shared },
     ...imageSpaces.map((space) => ({ provider: createSpaceProvider(space, options), autoRoute: false, ...shared })),
@@ -108,12 +149,16 @@ function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDecl
   const baseUrlConfigured = override?.baseUrl !== undefined || nonEmpty(env[baseUrlVariable]) !== undefined;
   // A configured base URL moves images there too (a mirror or a test fake serves both).
   const images = declaration.images === undefined || !baseUrlConfigured ? declaration.images : { api: declaration.images.api, models: declaration.images.models };
+  const configuredByUser = serverKey !== undefined || baseUrlConfigured;
+  // A keyless service the user did not point anywhere, off this machine: a public one.
+  const isPublic = !declaration.needsAuth && !configuredByUser && !isLocalUrl(baseUrl);
   return {
     provider: createOpenAICompatible({ ...declaration, baseUrl, ...(images === undefined ? {} : { images }) }, { timeouts: config.timeouts }),
     serverKey,
     autoRoute: declaration.optIn !== true || baseUrlConfigured,
     keyVariables,
-    configuredByUser: serverKey !== undefined || baseUrlConfigured,
+    configuredByUser,
+    ...(isPublic ? { publicHosts: hostsOf(baseUrl, images?.baseUrl) } : {}),
   };
 }
 

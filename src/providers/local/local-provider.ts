@@ -216,9 +216,12 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     try {
       modelPath = await resolveModelSource(options.model, { cacheDir: options.cacheDir, hfEndpoint: options.hfEndpoint, signal: shutdown.signal, log: options.log });
     } catch (error) {
+      // A file that is missing or cannot be downloaded is a configuration state, not a health
+      // failure: `unavailable`, with the cause kept for every later message.
       const message = error instanceof Error ? error.message : String(error);
-      const text = message.startsWith('model file not found') ? message : `cannot get local model ${options.model}: ${message}; ${FIX_HINT}`;
-      throw new UpstreamError('connection', text, { cause: error });
+      const from = kind === 'hf' ? ` from ${options.hfEndpoint ?? 'https://huggingface.co'}` : '';
+      const text = message.startsWith('model file not found') ? message : `the embedded model ${options.model} could not be downloaded${from}: ${message}; ${FIX_HINT}`;
+      throw new UpstreamError('unavailable', text, { cause: error });
     }
     let lib: LlamaCpp;
     let llama: Llama | undefined;
@@ -339,7 +342,8 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     availability(): Availability {
       if (closed) return { ok: false, reason: 'the local provider is closed' };
       // A failed load or download marks it unavailable for a minute, then real traffic retries it.
-      if (loadError !== undefined && Date.now() - loadErrorAt < RETRY_LOAD_AFTER_MS) return { ok: false, reason: loadError };
+      const retryIn = loadErrorAt + RETRY_LOAD_AFTER_MS - Date.now();
+      if (loadError !== undefined && retryIn > 0) return { ok: false, reason: `${loadError} (tried again by a request in ${Math.ceil(retryIn / 1000)} s)` };
       // Once loaded, the file no longer matters (and automatic routing asks on every request: no disk check then).
       if (!loaded && kind === 'path' && !existsSync(localPathOf(options.model))) return { ok: false, reason: missingModelMessage(localPathOf(options.model)) };
       return { ok: true };
