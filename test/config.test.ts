@@ -34,6 +34,23 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ PORT: 'eighty' }, tempDir()), (error: unknown) => error instanceof ConfigError && /PORT/.test(error.message));
   });
 
+  test('a missing INTERFERENCE_LOCAL_MODEL file is a start-up warning, not a stop; public providers can be turned off', () => {
+    const config = loadConfig({ INTERFERENCE_LOCAL_MODEL: '/nonexistent/model.gguf', INTERFERENCE_PUBLIC_PROVIDERS: 'off' }, tempDir());
+    assert.equal(config.warnings.length, 1);
+    assert.match(config.warnings[0] ?? '', /INTERFERENCE_LOCAL_MODEL points at \/nonexistent\/model\.gguf, which does not exist/);
+    assert.equal(config.publicProviders, false);
+    assert.equal(loadConfig({}, tempDir({ publicProviders: false })).publicProviders, false);
+    assert.deepEqual(loadConfig({ INTERFERENCE_LOCAL_MODEL: 'hf:someone/some-model-GGUF' }, tempDir()).warnings, []);
+    const registry = buildRegistry(loadConfig({ INTERFERENCE_PUBLIC_PROVIDERS: 'off' }, tempDir()));
+    const pollinations = registry.find('PollinationsAI');
+    assert.ok(pollinations !== undefined);
+    assert.deepEqual(pollinations.publicHosts, ['text.pollinations.ai', 'image.pollinations.ai']);
+    assert.match(registry.readiness(pollinations).reason ?? '', /public providers are turned off/);
+    // Pointed somewhere by the user, it is no longer a public service by surprise.
+    const pointed = buildRegistry(loadConfig({ INTERFERENCE_PUBLIC_PROVIDERS: 'off', POLLINATIONSAI_BASE_URL: 'http://127.0.0.1:9' }, tempDir()));
+    assert.equal(pointed.find('PollinationsAI')?.publicHosts, undefined);
+  });
+
   test('env names: id upper-cased, other characters as _', () => {
     assert.equal(envName('OpenaiAPI', 'API_KEY'), 'OPENAIAPI_API_KEY');
     assert.equal(envName('my-llm.v2', 'BASE_URL'), 'MY_LLM_V2_BASE_URL');
