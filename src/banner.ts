@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { defaultLocalModel, type Config } from './config.js';
 import { discardBody, send } from './core/http.js';
-import type { Registry, RegistryEntry } from './core/registry.js';
+import type { Registry } from './core/registry.js';
 import { classifyModelSource, localPathOf, modelIdFromSource } from './providers/local/model-source.js';
 
 /**
@@ -18,7 +18,7 @@ export async function banner(registry: Registry, config: Config, url: string, ve
     `  providers with keys:  ${keyed.length > 0 ? keyed.map((entry) => entry.provider.id).join(', ') : 'none yet (set a key such as GROQ_API_KEY or OPENAI_API_KEY; GET /v1/providers says which)'}`,
   );
   const custom = entries.filter((entry) => entry.configuredByUser && entry.serverKey === undefined && !localServers.includes(entry.provider.id));
-  if (custom.length > 0) lines.push(`  configured, no key:   ${custom.map((entry) => `${entry.provider.id} (${baseUrlOf(entry) ?? 'custom'})`).join(', ')}`);
+  if (custom.length > 0) lines.push(`  configured, no key:   ${custom.map((entry) => `${entry.provider.id} (${entry.provider.baseUrl ?? 'custom'})`).join(', ')}`);
   const publicOnes = entries.filter((entry) => entry.publicHosts !== undefined && entry.provider.parent !== 'HuggingSpace');
   if (publicOnes.length > 0) {
     const names = publicOnes.map((entry) => `${entry.provider.id} (${(entry.publicHosts ?? []).join(', ')})`).join(', ');
@@ -32,7 +32,7 @@ export async function banner(registry: Registry, config: Config, url: string, ve
     entries
       .filter((entry) => localServers.includes(entry.provider.id))
       .map(async (entry) => {
-        const base = baseUrlOf(entry) ?? '';
+        const base = entry.provider.baseUrl ?? '';
         const answer = await probe(base);
         const routed = entry.autoRoute ? '' : ' (named in "provider" only, until its base URL is configured)';
         return `${entry.provider.id} at ${base}: ${answer}${routed}`;
@@ -46,11 +46,6 @@ export async function banner(registry: Registry, config: Config, url: string, ve
 }
 
 const localServers = ['Ollama', 'LlamaCpp'];
-
-function baseUrlOf(entry: RegistryEntry): string | undefined {
-  const base = (entry.provider as { baseUrl?: unknown }).baseUrl;
-  return typeof base === 'string' ? base : undefined;
-}
 
 /** GET <base>/models within half a second: does anything answer there now? */
 async function probe(base: string): Promise<string> {

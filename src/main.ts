@@ -265,13 +265,12 @@ function resolvedConfig(config: Config, registry: Registry): Record<string, unkn
     gatewayKey: gatewayKey === undefined ? null : mask(gatewayKey),
     providers: registry.all().map((entry) => {
       const readiness = registry.readiness(entry);
-      const base = (entry.provider as { baseUrl?: unknown }).baseUrl;
       return {
         id: entry.provider.id,
         configured: readiness.configured,
         ...(readiness.reason === null ? {} : { reason: readiness.reason }),
         key: entry.serverKey === undefined ? null : mask(entry.serverKey),
-        ...(typeof base === 'string' ? { baseUrl: base } : {}),
+        ...(entry.provider.baseUrl === undefined ? {} : { baseUrl: entry.provider.baseUrl }),
         autoRoute: entry.autoRoute,
         ...(entry.publicHosts === undefined ? {} : { publicHosts: entry.publicHosts }),
       };

@@ -29,6 +29,8 @@ export interface ProviderInfo {
   readonly params: readonly string[];
   /** Image request fields it honours; empty when it makes no images. */
   readonly imageParams: readonly string[];
+  /** Where its requests go, for HTTP providers (absent for the embedded model). */
+  readonly baseUrl?: string;
 }
 
 export interface ChatCall {
