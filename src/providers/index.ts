@@ -3,6 +3,7 @@ import { isAbsoluteHttpUrl, urlExpectation } from '../config-file.js';
 import { Registry, type RegistryEntry } from '../core/registry.js';
 import { openAICompatibleCatalog } from './openai-compatible/catalog.js';
 import { createOpenAICompatible, type OpenAICompatibleDeclaration } from './openai-compatible/define.js';
+import { imageBackends } from './image-backends.js';
 import { createLocalProvider } from './local/local-provider.js';
 import { createHuggingSpace, createSpaceProvider } from './gradio/huggingspace.js';
 import { imageSpaces } from './gradio/spaces.js';
@@ -153,7 +154,10 @@ function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDecl
   // A keyless service the user did not point anywhere, off this machine: a public one.
   const isPublic = !declaration.needsAuth && !configuredByUser && !isLocalUrl(baseUrl);
   return {
-    provider: createOpenAICompatible({ ...declaration, baseUrl, ...(images === undefined ? {} : { images }) }, { timeouts: config.timeouts }),
+    provider: createOpenAICompatible(
+      { ...declaration, baseUrl, ...(images === undefined ? {} : { images }) },
+      { timeouts: config.timeouts, ...(images === undefined ? {} : { imageBackend: imageBackends[images.api] }) },
+    ),
     serverKey,
     autoRoute: declaration.optIn !== true || baseUrlConfigured,
     keyVariables,

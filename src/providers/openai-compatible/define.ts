@@ -4,9 +4,8 @@ import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatCompletion, ChatRequest } from '../../core/types.js';
 import { rawJson } from '../../core/normalize.js';
 import { chunksFromSse } from './sse-chunks.js';
-import { createOpenAIImages, openAIImageParams } from './images.js';
-import { createHuggingFaceTextToImage, huggingFaceImageParams } from '../huggingface/text-to-image.js';
-import { createPollinationsImages, pollinationsImageParams } from '../pollinations/images.js';
+import type { ImageCall } from '../../core/provider.js';
+import type { ImageResult } from '../../core/types.js';
 
 /** How a provider declared over this family makes images. */
 export interface ImageDeclaration {
@@ -75,6 +74,11 @@ export interface OpenAICompatibleDeclaration {
 
 export interface OpenAICompatibleSettings {
   timeouts?: Timeouts;
+  /** The image API of `declaration.images` (chosen by the caller: this family imports no other). */
+  imageBackend?: {
+    readonly params: readonly string[];
+    create(baseUrl: string, timeouts: Timeouts): (call: ImageCall) => Promise<ImageResult>;
+  };
 }
 
 export interface OpenAICompatibleProvider extends Provider {
@@ -91,6 +95,10 @@ export function createOpenAICompatible(
   const endpoint = `${declaration.baseUrl.replace(/\/+$/, '')}${declaration.chatPath ?? '/chat/completions'}`;
   const timeouts = settings.timeouts ?? defaultTimeouts;
   const streamUsage = declaration.streamUsage !== false;
+  const images =
+    declaration.images === undefined || settings.imageBackend === undefined
+      ? undefined
+      : settings.imageBackend.create(declaration.images.baseUrl ?? declaration.baseUrl, timeouts);
 
   function body(request: ChatRequest): string {
     const out: Record<string, unknown> = {};
@@ -137,7 +145,7 @@ export function createOpenAICompatible(
     defaultModel: declaration.defaultModel,
     models: declaration.models,
     imageModels: declaration.images?.models ?? [],
-    imageParams: declaration.images === undefined ? [] : imageParamsFor[declaration.images.api],
+    imageParams: images === undefined ? [] : (settings.imageBackend?.params ?? []),
     visionModels: declaration.visionModels ?? [],
     aliases: declaration.aliases ?? {},
     supportsStream: true,
@@ -145,25 +153,8 @@ export function createOpenAICompatible(
     baseUrl: declaration.baseUrl,
     declaration,
     chat,
-    ...(declaration.images === undefined ? {} : { images: imagesFor(declaration.images, declaration.baseUrl, timeouts) }),
+    ...(images === undefined ? {} : { images }),
   };
-}
-
-const imageParamsFor: Record<ImageDeclaration['api'], readonly string[]> = {
-  openai: openAIImageParams,
-  'hf-inference': huggingFaceImageParams,
-  pollinations: pollinationsImageParams,
-};
-
-function imagesFor(images: ImageDeclaration, baseUrl: string, timeouts: Timeouts) {
-  switch (images.api) {
-    case 'openai':
-      return createOpenAIImages(images.baseUrl ?? baseUrl, timeouts);
-    case 'hf-inference':
-      return createHuggingFaceTextToImage(images.baseUrl ?? baseUrl.replace(/\/v1\/?$/, ''), timeouts);
-    case 'pollinations':
-      return createPollinationsImages(images.baseUrl ?? baseUrl, timeouts);
-  }
 }
 
 function parseCompletion(text: string): ChatCompletion {
