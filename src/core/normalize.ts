@@ -43,7 +43,12 @@ export function normalizeCompletion(completion: ChatCompletion & WithRaw, provid
     if (message.content === undefined) (message.content = null), (changed = true);
     if (message.refusal === undefined) (message.refusal = null), (changed = true);
     if (choice.logprobs === undefined) (choice.logprobs = null), (changed = true);
-    if (!finishReasons.has(choice.finish_reason as string)) (choice.finish_reason = 'stop'), (changed = true);
+    if (!finishReasons.has(choice.finish_reason as string)) {
+      // The upstream's own reason is kept beside the mapped one (as OpenRouter does).
+      if (typeof choice.finish_reason === 'string' && choice.native_finish_reason === undefined) choice.native_finish_reason = choice.finish_reason;
+      choice.finish_reason = 'stop';
+      changed = true;
+    }
   });
   if (completion.usage !== undefined && !isUsage(completion.usage)) {
     delete completion.usage;
@@ -62,6 +67,7 @@ export function normalizeChunk(chunk: ChatChunk & WithRaw, provider: string, fal
     if (typeof choice.delta !== 'object' || choice.delta === null) (choice.delta = {}), (changed = true);
     const reason = choice.finish_reason;
     if (reason === undefined || (reason !== null && !finishReasons.has(reason))) {
+      if (typeof reason === 'string' && choice.native_finish_reason === undefined) choice.native_finish_reason = reason;
       choice.finish_reason = reason === undefined || reason === null ? null : 'stop';
       changed = true;
     }

@@ -2,11 +2,12 @@ import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
 import { linkAbort } from './abort.js';
 import { asUpstreamError, failover, type AttemptRecord, type AttemptScope, type RoutingPolicy } from './failover.js';
+import { ignoredParams } from './features.js';
 import { hasContent, normalizeChunk, normalizeCompletion } from './normalize.js';
 import type { Attempt, Plan } from './selection.js';
 import type { ChatChunk, ChatCompletion, ChatRequest } from './types.js';
 
-export type ChatOutcome =
+export type ChatOutcome = (
   | { type: 'completion'; provider: string; completion: ChatCompletion; attempts: AttemptRecord[] }
   | {
       type: 'stream';
@@ -18,7 +19,11 @@ export type ChatOutcome =
       attempts: AttemptRecord[];
       /** Normalizes later chunks the same way as `head`. */
       normalize: (chunk: ChatChunk) => ChatChunk;
-    };
+    }
+) & {
+  /** What the provider that answered did not honour (request fields it ignored): never silent. */
+  warnings: string[];
+};
 
 /**
  * Runs the plan's attempts in order until one answers. A failure before the first content
@@ -32,9 +37,13 @@ export async function runChat(plan: Plan, request: ChatRequest, clientSignal: Ab
     failover(plan, signal, policy, (attempt, scope) =>
       tryAttempt(attempt, request, stream, scope, policy, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
     );
+  const warn = (provider: string): string[] => {
+    const entry = plan.attempts.find((attempt) => attempt.entry.provider.id === provider)?.entry;
+    return entry === undefined ? [] : ignoredParams(entry.provider, request).map((field) => `${field} is not supported by ${provider} and was not sent`);
+  };
   if (stream) {
     const { value, provider, attempts } = await run(clientSignal);
-    return { ...value, provider, attempts };
+    return { ...value, provider, attempts, warnings: warn(provider) };
   }
   const deadline = linkAbort(clientSignal);
   const timer = setTimeout(
@@ -43,7 +52,7 @@ export async function runChat(plan: Plan, request: ChatRequest, clientSignal: Ab
   );
   try {
     const { value, provider, attempts } = await run(deadline.signal);
-    return { ...value, provider, attempts };
+    return { ...value, provider, attempts, warnings: warn(provider) };
   } finally {
     clearTimeout(timer);
     deadline.unlink();

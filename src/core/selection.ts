@@ -1,4 +1,5 @@
 import { ApiError, invalidRequest } from './errors.js';
+import { describeFeature, missingFeatures, type Feature } from './features.js';
 import { resolveModel, servesModel, type Capability } from './provider.js';
 import type { Registry, RegistryEntry } from './registry.js';
 import { missingKeyMessage, publicOffReason } from './registry.js';
@@ -98,6 +99,8 @@ export interface PlanInput {
   apiKey: unknown;
   /** Chat completions or image generation; default chat. */
   capability?: Capability;
+  /** Features the request uses (tools, vision, JSON mode, streaming): providers without one are skipped. */
+  needs?: readonly Feature[];
 }
 
 export function planAttempts(registry: Registry, input: PlanInput): Plan {
@@ -129,14 +132,30 @@ export function planAttempts(registry: Registry, input: PlanInput): Plan {
     if (explicit) throw new ApiError(404, 'no provider is left after provider.only / provider.ignore', { param: 'provider', code: 'provider_not_found' });
     throw noProviderForModel(registry, model, capability);
   }
+  const needs = input.needs ?? [];
+  if (needs.length > 0 && explicit && preference.single) {
+    // One provider named, and it cannot do what the request asks: say so, never drop it silently.
+    const entry = entries[0] as RegistryEntry;
+    const missing = missingFeatures(entry.provider, needs);
+    if (missing.length > 0) {
+      throw invalidRequest(
+        `${entry.provider.id} does not support ${missing.map(describeFeature).join(' or ')}, which this request uses; name a provider that does, or leave "provider" out to let the gateway choose`,
+        'provider',
+        'unsupported_feature',
+      );
+    }
+  }
   const keys = requestKeys(registry, input.apiKey, explicit && entries.length === 1);
   const attempts = entries.map((entry): Attempt => {
     const requestKey = typeof keys === 'string' ? keys : keys.get(entry);
     const apiKey = requestKey ?? entry.serverKey;
     const availability = entry.provider.availability?.();
     let blocked: Attempt['blocked'] = null;
+    const missing = capability === 'chat' ? missingFeatures(entry.provider, needs) : [];
     if (!can(entry, capability)) {
       blocked = { kind: 'bad_request', message: `${entry.provider.id} does not ${capability === 'chat' ? 'do chat completions' : 'generate images'}` };
+    } else if (missing.length > 0) {
+      blocked = { kind: 'bad_request', message: `skipped: ${entry.provider.id} does not support ${missing.map(describeFeature).join(' or ')}` };
     } else if (registry.refusesPublic(entry, requestKey)) {
       blocked = { kind: 'unavailable', message: publicOffReason(entry) };
     } else if (availability !== undefined && !availability.ok) {

@@ -13,6 +13,8 @@ export interface RequestContext {
   streamError?: string;
   /** Ended by shutdown past its grace period. */
   cut?: boolean;
+  /** Request fields the answering provider ignored. */
+  warnings?: string[];
 }
 
 /**

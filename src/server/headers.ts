@@ -16,3 +16,9 @@ export function unknownProvidersHeader(ids: readonly string[]): string {
 export function describeAttempts(attempts: readonly AttemptRecord[]): string {
   return attempts.map((attempt) => `${attempt.provider}=${attempt.outcome}`).join(' ');
 }
+
+/** `x-interference-warnings`: what the answering provider ignored, printable ASCII, at most 1 KiB. */
+export function warningsHeader(warnings: readonly string[]): string {
+  const text = warnings.join('; ').replace(/[^\x20-\x7e]/g, '?');
+  return text.length > 1024 ? `${text.slice(0, 1021)}...` : text;
+}

@@ -31,6 +31,7 @@ export function createLogger(enabled: boolean): Logger {
       if (context.provider !== undefined) line.provider = context.provider;
       if (context.attempts !== undefined) line.attempts = context.attempts;
       if (context.streamError !== undefined) line.stream_error = context.streamError;
+      if (context.warnings !== undefined) line.warnings = context.warnings;
       writeLine(line);
     },
     crash(context, error) {

@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 
 /** Response headers a browser may read. */
-const exposed = 'x-interference-provider, x-interference-attempts, x-interference-unknown-providers, x-interference-overhead-ms, x-request-id, retry-after';
+const exposed =
+  'x-interference-provider, x-interference-attempts, x-interference-unknown-providers, x-interference-warnings, x-interference-overhead-ms, x-request-id, retry-after';
 
 export interface OriginOptions {
   /** Extra allowed origins (`https://app.example`), or `*` for any. */

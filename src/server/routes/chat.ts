@@ -3,12 +3,13 @@ import { ApiError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
 import type { RoutingPolicy } from '../../core/failover.js';
 import { runChat, type ChatOutcome } from '../../core/router.js';
+import { requiredFeatures } from '../../core/features.js';
 import { parseProviderField, planAttempts } from '../../core/selection.js';
 import type { ChatChunk } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
 import type { Admission } from '../admission.js';
 import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
-import { describeAttempts, unknownProvidersHeader } from '../headers.js';
+import { describeAttempts, unknownProvidersHeader, warningsHeader } from '../headers.js';
 import { overheadMs, type RequestContext } from '../context.js';
 import { sendJsonText } from '../respond.js';
 import { serialize } from '../../core/normalize.js';
@@ -30,7 +31,7 @@ export function createChatRoute(options: ChatRouteOptions) {
     const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
     const input = validateChatBody(body, options.maxMessages);
     const preference = parseProviderField(pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined);
-    const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey });
+    const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey, needs: requiredFeatures(input.request) });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const client = abortOnClientClose(res);
@@ -46,12 +47,16 @@ export function createChatRoute(options: ChatRouteOptions) {
     }
     context.provider = outcome.provider;
     context.attempts = outcome.attempts;
-    const headers = {
+    const headers: Record<string, string> = {
       ...context.headers,
       'x-interference-provider': outcome.provider,
       'x-interference-attempts': describeAttempts(outcome.attempts),
       'x-interference-overhead-ms': overheadMs(context),
     };
+    if (outcome.warnings.length > 0) {
+      context.warnings = outcome.warnings;
+      headers['x-interference-warnings'] = warningsHeader(outcome.warnings);
+    }
     if (outcome.type === 'completion') {
       client.detach();
       sendJsonText(res, 200, serialize(outcome.completion), headers);

@@ -1,0 +1,94 @@
+/**
+ * Capabilities and warnings: a request that uses tools, images, JSON mode or streaming is never
+ * sent to a provider that cannot honour it without saying so. Named alone, such a provider is a
+ * 400 naming it and the feature; chosen automatically, it is skipped (a recorded attempt). Fields
+ * a provider ignores come back in `x-interference-warnings` and in the log line; an upstream's own
+ * finish reason is kept beside the mapped one.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { normalizeChunk, normalizeCompletion } from '../src/core/normalize.js';
+import type { ChatChunk, ChatCompletion } from '../src/core/types.js';
+import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
+import { startGateway, userMessage, type Gateway } from './support/gateway.js';
+
+const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+
+describe('capabilities and warnings', () => {
+  let mistral: Fake;
+  let gateway: Gateway;
+
+  before(async () => {
+    mistral = await startOpenAICompatibleFake({ reply: 'Bonjour.', apiKey: 'mistral-test-key' });
+    gateway = await startGateway({ env: { MISTRAL_BASE_URL: mistral.url, MISTRAL_API_KEY: 'mistral-test-key', INTERFERENCE_RETRIES: '0' } });
+  });
+  after(async () => {
+    await gateway.close();
+    await mistral.close();
+  });
+
+  test('naming a provider that lacks a feature the request uses is a 400 that names both', async () => {
+    const response = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: userMessage, tools });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { error: { message: string; param: string; code: string } };
+    assert.equal(body.error.code, 'unsupported_feature');
+    assert.equal(body.error.param, 'provider');
+    assert.match(body.error.message, /^Local does not support tools \(function calling\)/);
+    const image = [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }];
+    const vision = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: image });
+    assert.equal(vision.status, 400);
+    assert.match(((await vision.json()) as { error: { message: string } }).error.message, /vision/);
+    const json = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: userMessage, response_format: { type: 'json_object' } });
+    assert.equal(json.status, 400);
+  });
+
+  test('chosen automatically, a provider without the feature is skipped, and the attempt is recorded', async () => {
+    const before = mistral.requests.length;
+    mistral.setBehaviour({ kind: 'status', status: 500 });
+    try {
+      // mistral-small-latest is served by Mistral; the embedded model is the last resort.
+      const response = await gateway.post('/v1/chat/completions', { model: 'mistral-small-latest', messages: userMessage, tools });
+      assert.equal(response.status, 502);
+      assert.equal(response.headers.get('x-interference-attempts'), 'Mistral=server Local=bad_request');
+      assert.match(((await response.json()) as { error: { message: string } }).error.message, /Local: skipped: Local does not support tools/);
+      assert.equal(mistral.requests.length - before, 1);
+      // Without tools the same request reaches the embedded model.
+      const plain = await gateway.post('/v1/chat/completions', { model: 'mistral-small-latest', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 5 });
+      assert.equal(plain.status, 200);
+      assert.equal(plain.headers.get('x-interference-provider'), 'Local');
+    } finally {
+      mistral.setBehaviour({ kind: 'ok' });
+    }
+  });
+
+  test('fields the provider ignores come back as warnings, never silently', async () => {
+    const response = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, seed: 7, user: 'u-1', temperature: 0.5 });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('x-interference-warnings'), 'seed is not supported by Mistral and was not sent; user is not supported by Mistral and was not sent');
+    const sent = mistral.requests.at(-1)?.body as Record<string, unknown>;
+    assert.equal(sent.seed, undefined);
+    assert.equal(sent.temperature, 0.5);
+    const clean = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, temperature: 0.5 });
+    assert.equal(clean.headers.get('x-interference-warnings'), null);
+    const local = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: [{ role: 'user', content: 'Once' }], max_tokens: 3, logit_bias: { '1': 2 } });
+    assert.equal(local.status, 200);
+    assert.match(local.headers.get('x-interference-warnings') ?? '', /^logit_bias is not supported by Local/);
+  });
+
+  test("an upstream's own finish reason is kept as native_finish_reason beside the mapped one", () => {
+    const completion = normalizeCompletion(
+      { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'eos' as never, logprobs: null }] } as ChatCompletion,
+      'P',
+      'm',
+    );
+    assert.deepEqual([completion.choices[0]?.finish_reason, completion.choices[0]?.native_finish_reason], ['stop', 'eos']);
+    const chunk = normalizeChunk({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'end_turn' as never }] } as ChatChunk, 'P', 'm');
+    assert.deepEqual([chunk.choices[0]?.finish_reason, chunk.choices[0]?.native_finish_reason], ['stop', 'end_turn']);
+    const known = normalizeCompletion(
+      { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'length', logprobs: null }] } as ChatCompletion,
+      'P',
+      'm',
+    );
+    assert.equal(known.choices[0]?.native_finish_reason, undefined);
+  });
+});
