@@ -2,9 +2,10 @@ import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
 import { linkAbort } from './abort.js';
 import { asUpstreamError, failover, type AttemptRecord, type AttemptScope, type RoutingPolicy } from './failover.js';
-import { ignoredParams } from './features.js';
+import { ignoredParams, requiredFeatures } from './features.js';
+import type { Registry } from './registry.js';
 import { hasContent, normalizeChunk, normalizeCompletion } from './normalize.js';
-import type { Attempt, Plan } from './selection.js';
+import { parseProviderField, planAttempts, type Attempt, type Plan } from './selection.js';
 import type { ChatChunk, ChatCompletion, ChatRequest } from './types.js';
 
 export type ChatOutcome = (
@@ -24,6 +25,16 @@ export type ChatOutcome = (
   /** What the provider that answered did not honour (request fields it ignored): never silent. */
   warnings: string[];
 };
+
+/** The chat operation's plan: the `provider` field parsed, the providers ordered, the request's features checked. */
+export function planChat(registry: Registry, input: { provider: unknown; apiKey: unknown; request: ChatRequest }): Plan {
+  return planAttempts(registry, {
+    preference: parseProviderField(input.provider),
+    model: input.request.model,
+    apiKey: input.apiKey,
+    needs: requiredFeatures(input.request),
+  });
+}
 
 /**
  * Runs the plan's attempts in order until one answers. A failure before the first content

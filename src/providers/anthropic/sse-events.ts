@@ -15,6 +15,8 @@ import { SseParser, type SseEvent } from '../../core/sse-parser.js';
  *   consumer saw the protocol's last event) reads what is left politely for a moment, then drops it.
  */
 export interface SseEventReader extends AsyncIterableIterator<SseEvent> {
+  /** Drops the upstream response now. */
+  return(): Promise<IteratorResult<SseEvent>>;
   /** The consumer needs no more events: let the upstream end its response (connection reuse). */
   finish(): void;
 }

@@ -210,7 +210,7 @@ class AnthropicChunks implements AsyncIterableIterator<ChatChunk> {
     return { ...this.#envelope(), choices: [], usage: usageFrom(this.#tokens) };
   }
 
-  #envelope(): Omit<ChatChunk, 'choices'> {
+  #envelope(): { id: string; object: 'chat.completion.chunk'; created: number; model: string } {
     return { id: this.#id, object: 'chat.completion.chunk', created: this.#created, model: this.#model };
   }
 }

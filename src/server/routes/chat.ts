@@ -2,9 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
 import type { RoutingPolicy } from '../../core/failover.js';
-import { runChat, type ChatOutcome } from '../../core/router.js';
-import { requiredFeatures } from '../../core/features.js';
-import { parseProviderField, planAttempts } from '../../core/selection.js';
+import { planChat, runChat, type ChatOutcome } from '../../core/router.js';
 import type { ChatChunk } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
 import type { Admission } from '../admission.js';
@@ -30,8 +28,8 @@ export function createChatRoute(options: ChatRouteOptions) {
   return async function chat(req: IncomingMessage, res: ServerResponse, context: RequestContext, pathProvider?: string): Promise<void> {
     const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
     const input = validateChatBody(body, options.maxMessages);
-    const preference = parseProviderField(pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined);
-    const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey, needs: requiredFeatures(input.request) });
+    const provider = pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined;
+    const plan = planChat(options.registry, { provider, apiKey: input.apiKey, request: input.request });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const client = abortOnClientClose(res);

@@ -1,9 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { UpstreamError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
-import { failover, type RoutingPolicy } from '../../core/failover.js';
-import { parseProviderField, planAttempts } from '../../core/selection.js';
-import type { ImageResult } from '../../core/types.js';
+import type { RoutingPolicy } from '../../core/failover.js';
+import { planImages, runImages, type ImagesOutcome } from '../../core/images.js';
 import { readJsonObject } from '../body.js';
 import { overheadMs, type RequestContext } from '../context.js';
 import type { ImageStore } from '../image-store.js';
@@ -29,33 +27,14 @@ export interface ImagesRouteOptions {
 export function createImagesRoute(options: ImagesRouteOptions) {
   return async function images(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs));
-    const preference = parseProviderField(input.provider ?? context.query.get('provider') ?? undefined);
-    const plan = planAttempts(options.registry, { preference, model: input.request.model, apiKey: input.apiKey, capability: 'images' });
+    const plan = planImages(options.registry, { provider: input.provider ?? context.query.get('provider') ?? undefined, apiKey: input.apiKey, request: input.request });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const client = abortOnClientClose(res);
     options.admission.admit(res, () => cutRequest(res, context, undefined, client.abort));
-    let outcome: { value: ImageResult; provider: string; attempts: typeof context.attempts & object };
+    let outcome: ImagesOutcome;
     try {
-      outcome = await failover(plan, client.signal, options.policy, async (attempt, scope) => {
-        // A whole job is bounded: a Space that only sends heartbeats never trips the idle timeout.
-        const timer = setTimeout(() => scope.abort(new UpstreamError('timeout', `no image within ${options.imageTimeoutMs} ms`)), options.imageTimeoutMs);
-        try {
-          const generate = attempt.entry.provider.images;
-          if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
-          const result = await generate({
-            request: { ...input.request, model: attempt.model },
-            apiKey: attempt.apiKey,
-            signal: scope.signal,
-            limits: options.policy.limits,
-          });
-          if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
-          return result;
-        } finally {
-          clearTimeout(timer);
-          scope.release();
-        }
-      });
+      outcome = await runImages(plan, input.request, client.signal, options.policy, options.imageTimeoutMs);
     } catch (error) {
       if (noteFailure(context, error)) return;
       throw error;
@@ -66,7 +45,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     context.attempts = outcome.attempts;
     const base = options.publicUrl ?? baseUrlOf(req);
     const data = await Promise.all(
-      outcome.value.images.map(async (image) => {
+      outcome.result.images.map(async (image) => {
         const entry: Record<string, unknown> =
           input.responseFormat === 'b64_json' ? { b64_json: image.bytes.toString('base64') } : { url: `${base}/images/${await options.store.save(image.bytes)}` };
         if (image.revisedPrompt !== undefined) entry.revised_prompt = image.revisedPrompt;
@@ -77,7 +56,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     sendJson(
       res,
       200,
-      { created: Math.floor(Date.now() / 1000), data, model: outcome.value.model, provider: outcome.provider },
+      { created: Math.floor(Date.now() / 1000), data, model: outcome.result.model, provider: outcome.provider },
       {
         ...context.headers,
         'x-interference-provider': outcome.provider,
