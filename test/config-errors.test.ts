@@ -86,7 +86,7 @@ const broken: BrokenCase[] = [
   { name: 'an unknown timeout', file: { timeouts: { connect: 1000 } }, says: ['timeouts.connect: found an unknown key', '"connectMs"?'] },
   { name: 'a file that is not JSON', file: '{oops', says: ['(the whole file): found text that is not JSON', 'expected a JSON object'] },
   { name: 'a top-level array', file: [], says: ['(top level): found []', 'expected a JSON object'] },
-  { name: 'a new id without "api"', file: { providers: [{ id: 'MyLab', baseUrl: 'http://127.0.0.1:9/v1' }] }, says: ['providers[0].id: found "MyLab", which is not a built-in provider', '"api": "openai"'] },
+  { name: 'a new id without "api"', file: { providers: [{ id: 'MyLab', baseUrl: 'http://127.0.0.1:9/v1' }] }, says: ['providers[0].id: found "MyLab", which is not a built-in provider', '"api" ("openai"'] },
   { name: 'a custom provider without a base URL', file: { providers: [{ id: 'MyLab', api: 'openai' }] }, says: ['providers[0].baseUrl: found nothing', 'MYLAB_BASE_URL'] },
   { name: 'an origin with a path', file: { corsOrigins: ['https://app.example/chat'] }, says: ['corsOrigins[0]: found "https://app.example/chat"', 'an origin'] },
   { name: 'PORT as a word', env: { PORT: 'eighty' }, says: ['environment: PORT: found "eighty"', 'a whole number from 0 to 65535'] },

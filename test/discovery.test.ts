@@ -17,6 +17,7 @@ const builtIns = [
   'Mistral',
   'Ollama',
   'LlamaCpp',
+  'Anthropic',
   'HuggingSpace',
   'BlackForestLabs_Flux1Schnell',
   'BlackForestLabs_Flux1Dev',

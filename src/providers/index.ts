@@ -1,6 +1,9 @@
 import { envName, ConfigError, type Config, type ConfigProblem, type ProviderOverride } from '../config.js';
 import { isAbsoluteHttpUrl, urlExpectation } from '../config-file.js';
+import type { ProviderApi } from '../config-file.js';
+import type { Provider } from '../core/provider.js';
 import { Registry, type RegistryEntry } from '../core/registry.js';
+import { anthropicDeclaration, createAnthropicProvider } from './anthropic/index.js';
 import { openAICompatibleCatalog } from './openai-compatible/catalog.js';
 import { createOpenAICompatible, type OpenAICompatibleDeclaration } from './openai-compatible/define.js';
 import { imageBackends } from './image-backends.js';
@@ -24,6 +27,10 @@ export function buildRegistry(config: Config): Registry {
     if (override !== undefined) used.add(override.id.toLowerCase());
     entries.push(openAICompatibleEntry(config, applyOverride(builtin, override), override));
   }
+  for (const [api, builtin] of nativeBuiltins) {
+    const override = overrides.get(builtin.id.toLowerCase());
+    entries.push(keyedEntry(config, applyOverride(builtin, override), override, (declaration) => families[api].create(declaration, config)));
+  }
 
   entries.push(...huggingSpaceEntries(config, overrides.get('huggingspace')));
   for (const entry of entries) used.add(entry.provider.id.toLowerCase());
@@ -33,20 +40,21 @@ export function buildRegistry(config: Config): Registry {
   for (const [index, override] of config.providers.entries()) {
     const key = override.id.toLowerCase();
     if (used.has(key) || key === 'local') continue;
-    if (override.api !== 'openai') {
+    if (override.api === undefined) {
       problems.push({
         where,
         path: `providers[${index}].id`,
         found: `${JSON.stringify(override.id)}, which is not a built-in provider`,
-        expected: 'a built-in provider id (GET /v1/providers lists them), or "api": "openai" and a "baseUrl" for a provider of your own',
+        expected: `a built-in provider id (GET /v1/providers lists them), or "api" (${Object.keys(families).map((api) => `"${api}"`).join(', ')}) and a "baseUrl" for a provider of your own`,
       });
       continue;
     }
+    const family = families[override.api];
     if (override.baseUrl === undefined && nonEmpty(config.env[envName(override.id, 'BASE_URL')]) === undefined) {
-      problems.push({ where, path: `providers[${index}].baseUrl`, found: 'nothing', expected: `the provider's base URL, ending before /chat/completions (or ${envName(override.id, 'BASE_URL')})` });
+      problems.push({ where, path: `providers[${index}].baseUrl`, found: 'nothing', expected: `the provider's base URL, ${family.baseUrlHint} (or ${envName(override.id, 'BASE_URL')})` });
       continue;
     }
-    const declaration: OpenAICompatibleDeclaration = {
+    const declaration: CommonDeclaration = {
       id: override.id,
       label: override.label ?? override.id,
       url: override.url ?? override.baseUrl ?? '',
@@ -58,7 +66,11 @@ export function buildRegistry(config: Config): Registry {
       aliases: override.aliases ?? {},
     };
     used.add(key);
-    entries.push(openAICompatibleEntry(config, declaration, override));
+    entries.push(
+      override.api === 'openai'
+        ? openAICompatibleEntry(config, declaration, override)
+        : keyedEntry(config, declaration, override, (resolved) => family.create(resolved, config)),
+    );
   }
 
   for (const entry of entries) {
@@ -127,7 +139,38 @@ function huggingSpaceEntries(config: Config, override: ProviderOverride | undefi
   ];
 }
 
-function applyOverride(declaration: OpenAICompatibleDeclaration, override: ProviderOverride | undefined): OpenAICompatibleDeclaration {
+/** What every family's declaration has: enough to configure, key and list a provider. */
+interface CommonDeclaration {
+  id: string;
+  label: string;
+  url: string;
+  loginUrl: string | null;
+  baseUrl: string;
+  needsAuth: boolean;
+  apiKeyEnv?: readonly string[];
+  defaultModel: string;
+  models: readonly string[];
+  aliases?: Readonly<Record<string, string>>;
+  /** Used by automatic routing only once its base URL is configured (local servers). */
+  optIn?: boolean;
+}
+
+/** The protocol families a config entry may name with `"api"`, and how each builds a provider. */
+const families: Record<ProviderApi, { create(declaration: CommonDeclaration, config: Config): Provider; baseUrlHint: string }> = {
+  openai: {
+    create: (declaration, config) => createOpenAICompatible(declaration, { timeouts: config.timeouts }),
+    baseUrlHint: 'ending before /chat/completions',
+  },
+  anthropic: {
+    create: (declaration, config) => createAnthropicProvider(declaration, { timeouts: config.timeouts }),
+    baseUrlHint: 'ending before /messages (one without a version gets /v1)',
+  },
+};
+
+/** The built-in providers of the native (not OpenAI-compatible) families. */
+const nativeBuiltins: ReadonlyArray<[Exclude<ProviderApi, 'openai'>, CommonDeclaration]> = [['anthropic', anthropicDeclaration]];
+
+function applyOverride<D extends CommonDeclaration>(declaration: D, override: ProviderOverride | undefined): D {
   if (override === undefined) return declaration;
   return {
     ...declaration,
@@ -140,7 +183,17 @@ function applyOverride(declaration: OpenAICompatibleDeclaration, override: Provi
   };
 }
 
-function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDeclaration, override: ProviderOverride | undefined): RegistryEntry {
+/**
+ * A provider entry of any family: base URL from the config file, then `<ID>_BASE_URL`, then the
+ * declaration; key from the config file, then `<ID>_API_KEY`, then the vendor's variables.
+ */
+function keyedEntry<D extends CommonDeclaration>(
+  config: Config,
+  declaration: D,
+  override: ProviderOverride | undefined,
+  build: (resolved: D, baseUrlConfigured: boolean) => Provider,
+  publicExtraUrls: ReadonlyArray<string | undefined> = [],
+): RegistryEntry {
   const env = config.env;
   const baseUrlVariable = envName(declaration.id, 'BASE_URL');
   const baseUrl = override?.baseUrl ?? nonEmpty(env[baseUrlVariable]) ?? declaration.baseUrl;
@@ -148,22 +201,36 @@ function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDecl
   let serverKey = nonEmpty(override?.apiKey);
   for (const variable of keyVariables) serverKey ??= nonEmpty(env[variable]);
   const baseUrlConfigured = override?.baseUrl !== undefined || nonEmpty(env[baseUrlVariable]) !== undefined;
-  // A configured base URL moves images there too (a mirror or a test fake serves both).
-  const images = declaration.images === undefined || !baseUrlConfigured ? declaration.images : { api: declaration.images.api, models: declaration.images.models };
   const configuredByUser = serverKey !== undefined || baseUrlConfigured;
   // A keyless service the user did not point anywhere, off this machine: a public one.
   const isPublic = !declaration.needsAuth && !configuredByUser && !isLocalUrl(baseUrl);
   return {
-    provider: createOpenAICompatible(
-      { ...declaration, baseUrl, ...(images === undefined ? {} : { images }) },
-      { timeouts: config.timeouts, ...(images === undefined ? {} : { imageBackend: imageBackends[images.api] }) },
-    ),
+    provider: build({ ...declaration, baseUrl }, baseUrlConfigured),
     serverKey,
     autoRoute: declaration.optIn !== true || baseUrlConfigured,
     keyVariables,
     configuredByUser,
-    ...(isPublic ? { publicHosts: hostsOf(baseUrl, images?.baseUrl) } : {}),
+    ...(isPublic ? { publicHosts: hostsOf(baseUrl, ...publicExtraUrls) } : {}),
   };
+}
+
+function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDeclaration, override: ProviderOverride | undefined): RegistryEntry {
+  // A configured base URL moves images there too (a mirror or a test fake serves both).
+  const imagesFor = (baseUrlConfigured: boolean) =>
+    declaration.images === undefined || !baseUrlConfigured ? declaration.images : { api: declaration.images.api, models: declaration.images.models };
+  return keyedEntry(
+    config,
+    declaration,
+    override,
+    (resolved, baseUrlConfigured) => {
+      const images = imagesFor(baseUrlConfigured);
+      return createOpenAICompatible(
+        { ...resolved, ...(images === undefined ? {} : { images }) },
+        { timeouts: config.timeouts, ...(images === undefined ? {} : { imageBackend: imageBackends[images.api] }) },
+      );
+    },
+    [declaration.images?.baseUrl],
+  );
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -11,8 +11,9 @@ import type { ChatMessage, ChatRequest, ContentPart } from '../../core/types.js'
  * - `max_tokens` is required by Anthropic: `max_completion_tokens ?? max_tokens ?? 4096`.
  * - `temperature`: OpenAI's range is 0–2, Anthropic's 0–1; values above 1 are clamped to 1
  *   (not scaled: 0.7 means the same "fairly focused" on both, and most clients send ≤ 1).
- * - `temperature` and `top_p` together: only `temperature` is sent (Anthropic's newer models
- *   refuse both at once, and it recommends changing only one).
+ * - `temperature` and `top_p` together: only `temperature` is sent (models since Opus 4.1 answer
+ *   400 "`temperature` and `top_p` cannot both be specified for this model", and the API
+ *   reference says to alter one or the other).
  * - JSON mode (the 2023-06-01 API has none): `json_schema` is a forced tool `json_answer` whose
  *   `input_schema` is the schema, its input handed back as the message text; when the request
  *   has tools of its own (a forced tool would shut them out), or the schema's root is not an
@@ -230,7 +231,7 @@ async function partBlock(part: ContentPart, where: string, images: ImageFetcher)
       if (typeof part.text !== 'string') throw badRequest(`${where}.text must be a string`);
       return part.text === '' ? undefined : { type: 'text', text: part.text };
     case 'image_url': {
-      const url = part.image_url?.url;
+      const url = imageUrlOf(part);
       if (typeof url !== 'string') throw badRequest(`${where}.image_url.url must be a string`);
       return { type: 'image', source: await images.source(url, where) };
     }
@@ -333,7 +334,7 @@ class ImageFetcher {
     let remote = 0;
     for (const message of messages) {
       if (!Array.isArray(message.content)) continue;
-      for (const part of message.content) if (part.type === 'image_url' && /^https?:/i.test(part.image_url?.url ?? '')) remote += 1;
+      for (const part of message.content) if (part.type === 'image_url' && /^https?:/i.test(imageUrlOf(part) ?? '')) remote += 1;
     }
     this.#remote = remote;
   }
@@ -355,6 +356,14 @@ class ImageFetcher {
     if (format === undefined) throw badRequest(`${where}: ${url.slice(0, 200)} is not a PNG, JPEG, GIF or WebP image`);
     return { type: 'base64', media_type: format.contentType, data: bytes.toString('base64') };
   }
+}
+
+/** `image_url: {url}` as OpenAI specifies it, or the bare string some clients send. */
+function imageUrlOf(part: ContentPart): string | undefined {
+  const value: unknown = part.image_url;
+  if (typeof value === 'string') return value;
+  const url = (value as { url?: unknown } | undefined)?.url;
+  return typeof url === 'string' ? url : undefined;
 }
 
 function dataUriSource(url: string, where: string): Block {

@@ -166,7 +166,6 @@ function convert(input: unknown, state: State, depth: number): Record<string, un
       // `anyOf: [X, null]`: X itself, nullable (what Gemini's own SDKs send).
       const only = branches[0] as Record<string, unknown>;
       for (const [key, value] of Object.entries(only)) if (!Object.hasOwn(out, key)) out[key] = value;
-      if (only.description !== undefined && out.description === undefined) out.description = only.description;
     } else if (branches.length > 0) {
       out.anyOf = out.anyOf === undefined ? branches : [...(out.anyOf as unknown[]), ...branches];
     }
