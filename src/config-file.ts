@@ -41,7 +41,7 @@ const text = v.string('a string');
 const nonEmpty = v.pipe(v.string('a non-empty string'), v.minLength(1, 'a non-empty string'));
 
 /** Protocols a custom provider may speak. */
-export const providerApis = ['openai', 'anthropic'] as const;
+export const providerApis = ['openai', 'anthropic', 'gemini'] as const;
 export type ProviderApi = (typeof providerApis)[number];
 
 const idExpectation = 'a provider id: 1 to 64 ASCII letters, digits, ".", "_" or "-" (it is used in headers and variable names)';

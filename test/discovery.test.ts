@@ -18,6 +18,7 @@ const builtIns = [
   'Ollama',
   'LlamaCpp',
   'Anthropic',
+  'GeminiPro',
   'HuggingSpace',
   'BlackForestLabs_Flux1Schnell',
   'BlackForestLabs_Flux1Dev',

@@ -4,6 +4,7 @@ import type { ProviderApi } from '../config-file.js';
 import type { Provider } from '../core/provider.js';
 import { Registry, type RegistryEntry } from '../core/registry.js';
 import { anthropicDeclaration, createAnthropicProvider } from './anthropic/index.js';
+import { createGeminiProvider, geminiDeclaration } from './gemini/index.js';
 import { openAICompatibleCatalog } from './openai-compatible/catalog.js';
 import { createOpenAICompatible, type OpenAICompatibleDeclaration } from './openai-compatible/define.js';
 import { imageBackends } from './image-backends.js';
@@ -165,10 +166,17 @@ const families: Record<ProviderApi, { create(declaration: CommonDeclaration, con
     create: (declaration, config) => createAnthropicProvider(declaration, { timeouts: config.timeouts }),
     baseUrlHint: 'ending before /messages (one without a version gets /v1)',
   },
+  gemini: {
+    create: (declaration, config) => createGeminiProvider(declaration, { timeouts: config.timeouts }),
+    baseUrlHint: 'ending before /models (one without a version gets /v1beta)',
+  },
 };
 
 /** The built-in providers of the native (not OpenAI-compatible) families. */
-const nativeBuiltins: ReadonlyArray<[Exclude<ProviderApi, 'openai'>, CommonDeclaration]> = [['anthropic', anthropicDeclaration]];
+const nativeBuiltins: ReadonlyArray<[Exclude<ProviderApi, 'openai'>, CommonDeclaration]> = [
+  ['anthropic', anthropicDeclaration],
+  ['gemini', geminiDeclaration],
+];
 
 function applyOverride<D extends CommonDeclaration>(declaration: D, override: ProviderOverride | undefined): D {
   if (override === undefined) return declaration;

@@ -85,8 +85,21 @@ export const geminiDeclaration: GeminiDeclaration = {
   },
 };
 
+/**
+ * The base URL requests go under: trailing slashes dropped, and `/v1beta` appended when the path
+ * does not end in a version segment (`v1`, `v1beta`, `v1alpha`…), so that
+ * `https://generativelanguage.googleapis.com` works as well as the full base.
+ */
+export function geminiBaseUrl(url: string): string {
+  const trimmed = url.trim().replace(/\/+$/, '');
+  const scheme = trimmed.indexOf('://');
+  const path = trimmed.slice(scheme === -1 ? 0 : scheme + 3);
+  const slash = path.lastIndexOf('/');
+  return slash !== -1 && /^v\d+([a-z]+\d*)?$/i.test(path.slice(slash + 1)) ? trimmed : `${trimmed}/v1beta`;
+}
+
 export function createGeminiProvider(declaration: GeminiDeclaration, settings: GeminiSettings = {}): GeminiProvider {
-  const base = declaration.baseUrl.replace(/\/+$/, '');
+  const base = geminiBaseUrl(declaration.baseUrl);
   const timeouts = settings.timeouts ?? defaultTimeouts;
 
   async function chat(call: ChatCall): Promise<ChatResult> {
@@ -136,11 +149,12 @@ export function createGeminiProvider(declaration: GeminiDeclaration, settings: G
     models: declaration.models,
     imageModels: [],
     imageParams: [],
-    visionModels: declaration.visionModels ?? [],
+    // Every Gemini model takes images: a custom entry without a vision list lists its models.
+    visionModels: declaration.visionModels ?? declaration.models,
     aliases: declaration.aliases ?? {},
     supportsStream: true,
     params: geminiChatParams,
-    baseUrl: declaration.baseUrl,
+    baseUrl: base,
     declaration,
     chat,
   };

@@ -251,7 +251,7 @@ class ImageFetcher {
     for (const message of messages) {
       if (!isRecord(message) || !Array.isArray(message.content)) continue;
       for (const part of message.content) {
-        const url = isRecord(part) && isRecord(part.image_url) ? part.image_url.url : undefined;
+        const url = !isRecord(part) ? undefined : isRecord(part.image_url) ? part.image_url.url : part.image_url;
         if (typeof url === 'string' && /^https?:/i.test(url)) remote += 1;
       }
     }
