@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { PassThrough } from 'node:stream';
-import { setImmediate as tick } from 'node:timers/promises';
 import { request as httpRequest } from 'undici';
 import { UpstreamError, type FailureKind } from '../src/core/errors.js';
 import { defaultLimits, type Timeouts, type UpstreamLimits } from '../src/core/http.js';
@@ -16,7 +14,6 @@ import {
   toAnthropicRequest,
   type AnthropicProvider,
 } from '../src/providers/anthropic/index.js';
-import { readSseEvents } from '../src/providers/anthropic/sse-events.js';
 import { startAnthropicFake, type AnthropicFake, type AnthropicFakeRequest } from './fakes/anthropic-fake.js';
 import { RECORDED_BASIC_STREAM_EVENTS, sseEvent } from './fakes/fixtures/anthropic.js';
 import { TINY_PNG } from './fakes/gradio-fake.js';
@@ -539,43 +536,6 @@ describe('Anthropic provider: failures', () => {
       })(),
       'aborted',
     );
-  });
-});
-
-describe('SSE event reader', () => {
-  test('pauses the body while the consumer lags, resumes as it catches up, and loses nothing', async () => {
-    const body = new PassThrough();
-    const reader = readSseEvents(body, AbortSignal.timeout(5000), 1024);
-    const total = 300;
-    for (let i = 0; i < total; i++) body.write(`event: ping\r\ndata: {"n":${i}}\r\n\r\n`);
-    body.end();
-    await tick();
-    assert.equal(body.isPaused(), true, 'paused past the high-water mark');
-    const seen: number[] = [];
-    for await (const event of reader) {
-      assert.equal(event.event, 'ping');
-      seen.push((JSON.parse(event.data) as { n: number }).n);
-    }
-    assert.deepEqual(seen, Array.from({ length: total }, (_, i) => i));
-  });
-
-  test('return() destroys the body; finish() lets it end', async () => {
-    const dropped = new PassThrough();
-    const reader = readSseEvents(dropped, AbortSignal.timeout(5000), 1024);
-    dropped.write('data: {}\n\n');
-    assert.equal((await reader.next()).done, false);
-    await reader.return();
-    assert.equal(dropped.destroyed, true);
-
-    const finished = new PassThrough();
-    const polite = readSseEvents(finished, AbortSignal.timeout(5000), 1024);
-    finished.write('data: {}\n\n');
-    await polite.next();
-    polite.finish();
-    finished.end('data: {"ignored":true}\n\n');
-    await new Promise((resolve) => finished.once('end', resolve));
-    assert.equal(finished.readableEnded, true, 'read to its end, not dropped');
-    assert.deepEqual(await polite.next(), { value: undefined, done: true });
   });
 });
 

@@ -44,7 +44,8 @@ export type GeminiBehaviour =
   | { kind: 'mid-stream-error'; form: 'raw-line' | 'pretty' | 'data'; afterEvents?: number } // some events, then a Status, then EOF
   | { kind: 'cut'; afterEvents: number } // some events, then EOF without any finishReason
   | { kind: 'stall'; afterEvents: number } // some events, then silence (until the client leaves)
-  | { kind: 'huge-event'; bytes: number }; // one event of that many bytes of text
+  | { kind: 'huge-event'; bytes: number } // one event of that many bytes of text
+  | { kind: 'parts'; parts: readonly Record<string, unknown>[]; finishReason?: string }; // built, not recorded: these parts (JSON: one candidate; SSE: one event each, the last with finishReason, default STOP)
 
 export interface GeminiFakeRequest {
   method: string;
@@ -213,6 +214,8 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
         return sendEvents(res, recordedTextStream.slice(0, b.afterEvents), 'stall');
       case 'huge-event':
         return sendEvents(res, [`{"candidates": [{"content": {"parts": [{"text": "${'x'.repeat(b.bytes)}"}],"role": "model"},"index": 0}]}`], 'end');
+      case 'parts':
+        return stream ? sendEvents(res, builtEvents(request.model, b.parts, b.finishReason ?? 'STOP'), 'end') : sendJson(res, builtJson(request.model, b.parts, b.finishReason ?? 'STOP'));
     }
   };
 
@@ -313,6 +316,27 @@ function errorReply(status: number, model: string, retryDelay: string): ErrorRep
     default:
       return deadlineExceeded();
   }
+}
+
+/** Usage as Gemini reports it, cumulative: `done` of the answer's parts generated so far. */
+function builtUsage(done: number): Record<string, unknown> {
+  const candidates = 4 * done;
+  return { promptTokenCount: 21, candidatesTokenCount: candidates, totalTokenCount: 21 + candidates, promptTokensDetails: [{ modality: 'TEXT', tokenCount: 21 }] };
+}
+
+/** A built answer (same layout as the recordings) with these parts in one candidate. */
+function builtJson(model: string, parts: readonly Record<string, unknown>[], finishReason: string): string {
+  const candidate = { content: { parts, role: 'model' }, finishReason, index: 0 };
+  return googleJson({ candidates: [candidate], usageMetadata: builtUsage(parts.length), modelVersion: model, responseId: 'fakeBuiltAnswer1' });
+}
+
+/** The same answer streamed: one event per part, cumulative usage on each, finishReason on the last. */
+function builtEvents(model: string, parts: readonly Record<string, unknown>[], finishReason: string): string[] {
+  return parts.map((part, index) => {
+    const last = index === parts.length - 1;
+    const candidate = { content: { parts: [part], role: 'model' }, ...(last ? { finishReason } : {}), index: 0 };
+    return compact({ candidates: [candidate], usageMetadata: builtUsage(index + 1), modelVersion: model, responseId: 'fakeBuiltAnswer1' });
+  });
 }
 
 /** Gemini's compact event layout: `": "` after keys, `,` without a space. */

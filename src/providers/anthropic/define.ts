@@ -3,7 +3,7 @@ import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import { anthropicErrorFromResponse } from './errors.js';
 import { anthropicChatParams, anthropicVersion, toAnthropicRequest } from './request.js';
 import { completionFromMessage } from './response.js';
-import { readSseEvents } from './sse-events.js';
+import { readEventStream, sseDecoder } from '../../core/event-stream.js';
 import { chunksFromAnthropicEvents } from './stream.js';
 
 /** A provider that speaks Anthropic's Messages API (`POST <baseUrl>/messages`). */
@@ -85,7 +85,8 @@ export function createAnthropicProvider(declaration: AnthropicDeclaration, setti
     if (response.statusCode < 200 || response.statusCode >= 300) throw await anthropicErrorFromResponse(response, call.signal);
     const options = { jsonTool: translated.jsonTool, fallbackModel: call.request.model };
     if (String(response.headers['content-type'] ?? '').includes('text/event-stream')) {
-      const events = readSseEvents(response.body, call.signal, call.limits.maxEventBytes);
+      // The protocol's last event is message_stop: after it the body is read out politely, not parsed.
+      const events = readEventStream(response.body, call.signal, sseDecoder(call.limits.maxEventBytes, (event) => event.event === 'message_stop'));
       return { type: 'stream', chunks: chunksFromAnthropicEvents(events, options) };
     }
     const text = (await readBounded(response.body, call.signal, call.limits.maxBodyBytes, 'fail')).toString('utf8');

@@ -4,7 +4,7 @@ import type { SseEvent } from '../../core/sse-parser.js';
 import type { ChatChunk, ChunkDelta, FinishReason } from '../../core/types.js';
 import { anthropicErrorFromEvent } from './errors.js';
 import { finishReasonFor, noTokens, readTokens, unixNow, usageFrom } from './response.js';
-import type { SseEventReader } from './sse-events.js';
+import type { EventStream } from '../../core/event-stream.js';
 
 /**
  * Anthropic stream events (upstream-protocols §2.3) as OpenAI chunks:
@@ -25,14 +25,14 @@ import type { SseEventReader } from './sse-events.js';
  * In JSON-schema mode the forced answer tool's `input_json_delta` pieces are the content.
  * The stream must end with `message_stop`, or at least after the finish chunk; else it throws.
  */
-export function chunksFromAnthropicEvents(events: SseEventReader, options: { jsonTool: string | undefined; fallbackModel: string }): AsyncIterableIterator<ChatChunk> {
+export function chunksFromAnthropicEvents(events: EventStream<SseEvent>, options: { jsonTool: string | undefined; fallbackModel: string }): AsyncIterableIterator<ChatChunk> {
   return new AnthropicChunks(events, options.jsonTool, options.fallbackModel);
 }
 
 type BlockKind = { kind: 'text' } | { kind: 'tool'; toolIndex: number } | { kind: 'json' } | { kind: 'thinking' } | { kind: 'other' };
 
 class AnthropicChunks implements AsyncIterableIterator<ChatChunk> {
-  readonly #events: SseEventReader;
+  readonly #events: EventStream<SseEvent>;
   readonly #jsonTool: string | undefined;
   readonly #pending: ChatChunk[] = [];
   /** Anthropic's message id once message_start said it; one id for every chunk either way. */
@@ -48,7 +48,7 @@ class AnthropicChunks implements AsyncIterableIterator<ChatChunk> {
   #finished = false;
   #done = false;
 
-  constructor(events: SseEventReader, jsonTool: string | undefined, fallbackModel: string) {
+  constructor(events: EventStream<SseEvent>, jsonTool: string | undefined, fallbackModel: string) {
     this.#events = events;
     this.#jsonTool = jsonTool;
     this.#model = fallbackModel;
@@ -122,7 +122,6 @@ class AnthropicChunks implements AsyncIterableIterator<ChatChunk> {
         if (!this.#finished) this.#finish(null);
         this.#pending.push(this.#usageChunk());
         this.#done = true;
-        this.#events.finish();
         return;
       case 'error':
         throw anthropicErrorFromEvent(event.data);

@@ -1,12 +1,9 @@
 import type { Readable } from 'node:stream';
 import { UpstreamError } from '../../core/errors.js';
-import { discardBody, networkError } from '../../core/http.js';
+import { readEventStream, type StreamDecoder } from '../../core/event-stream.js';
 import { SseParser } from '../../core/sse-parser.js';
 import type { ChatChunk } from '../../core/types.js';
 import type { StreamTranslator } from './response.js';
-
-/** Parsed chunks held before the upstream body is paused (backpressure). */
-const highWater = 64;
 
 /**
  * Reads a Gemini `streamGenerateContent?alt=sse` body as chat chunks, as the bytes arrive.
@@ -18,87 +15,43 @@ const highWater = 64;
  * ends before any finishReason throws too. Bounded: one event, and one stray JSON document, may
  * hold at most `maxEventBytes`.
  *
- * Event-driven rather than `for await` (no promise per network read); `return()` (a consumer
- * that stops early) drops the upstream response, which cancels the generation.
+ * On the shared event-stream reader (backpressure, no promise per network read); `return()` (a
+ * consumer that stops early) drops the upstream response, which cancels the generation.
  */
 export function chunksFromGeminiSse(body: Readable, signal: AbortSignal, maxEventBytes: number, translator: StreamTranslator): AsyncIterableIterator<ChatChunk> {
-  return new GeminiSseReader(body, signal, maxEventBytes, translator);
+  return readEventStream(body, signal, new GeminiDecoder(maxEventBytes, translator));
 }
 
-class GeminiSseReader implements AsyncIterableIterator<ChatChunk> {
-  readonly #body: Readable;
-  readonly #signal: AbortSignal;
+/** Gemini's stream as decoded by the shared reader: SSE events and stray JSON documents, translated to chunks. */
+class GeminiDecoder implements StreamDecoder<ChatChunk> {
   readonly #parser: SseParser;
   readonly #stray: StrayJson;
   readonly #translator: StreamTranslator;
-  readonly #decoder = new TextDecoder();
-  readonly #queue: ChatChunk[] = [];
-  #error: unknown;
-  #ended = false;
-  #closed = false;
-  #wake: (() => void) | undefined;
 
-  constructor(body: Readable, signal: AbortSignal, maxEventBytes: number, translator: StreamTranslator) {
-    this.#body = body;
-    this.#signal = signal;
+  constructor(maxEventBytes: number, translator: StreamTranslator) {
     this.#parser = new SseParser(maxEventBytes);
     this.#stray = new StrayJson(maxEventBytes);
     this.#translator = translator;
-    body.on('data', this.#onData);
-    body.once('end', this.#onEnd);
-    body.once('error', this.#onError);
   }
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<ChatChunk> {
-    return this;
+  push(text: string): ChatChunk[] {
+    const chunks: ChatChunk[] = [];
+    for (const event of this.#parser.push(text)) this.#event(event.data, chunks);
+    for (const document of this.#stray.push(text)) this.#document(document, chunks);
+    return chunks;
   }
 
-  async next(): Promise<IteratorResult<ChatChunk>> {
-    for (;;) {
-      if (this.#closed && this.#queue.length === 0 && this.#error === undefined) return { value: undefined, done: true };
-      const chunk = this.#queue.shift();
-      if (chunk !== undefined) {
-        if (this.#queue.length < highWater / 2 && this.#body.isPaused() && !this.#ended) this.#body.resume();
-        return { value: chunk, done: false };
-      }
-      if (this.#error !== undefined) {
-        this.#close();
-        throw this.#error;
-      }
-      if (this.#ended) {
-        this.#close();
-        return { value: undefined, done: true };
-      }
-      await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
+  end(): ChatChunk[] {
+    const chunks: ChatChunk[] = [];
+    for (const event of this.#parser.end()) this.#event(event.data, chunks);
+    const rest = this.#stray.end();
+    if (rest !== undefined) this.#document(rest, chunks);
+    if (!this.#translator.finished) throw new UpstreamError('connection', 'the upstream stream ended before any finishReason');
+    chunks.push(...this.#translator.end());
+    return chunks;
   }
 
-  async return(): Promise<IteratorResult<ChatChunk>> {
-    this.#queue.length = 0;
-    this.#error = undefined;
-    this.#close();
-    return { value: undefined, done: true };
-  }
-
-  readonly #onData = (raw: Buffer): void => {
-    if (this.#error !== undefined || this.#closed) return;
-    try {
-      this.#take(this.#decoder.decode(raw, { stream: true }));
-    } catch (error) {
-      // A broken, oversized or error event: stop reading now (the queue still goes out first).
-      this.#error = error;
-      discardBody(this.#body);
-    }
-    if (this.#queue.length >= highWater && this.#error === undefined) this.#body.pause();
-    this.#notify();
-  };
-
-  #take(text: string): void {
-    for (const event of this.#parser.push(text)) this.#event(event.data);
-    for (const document of this.#stray.push(text)) this.#document(document);
-  }
-
-  #event(data: string): void {
+  #event(data: string, out: ChatChunk[]): void {
     if (data === '' || data === '[DONE]') return;
     let value: unknown;
     try {
@@ -106,57 +59,18 @@ class GeminiSseReader implements AsyncIterableIterator<ChatChunk> {
     } catch {
       throw new UpstreamError('bad_response', `the upstream sent an SSE event that is not JSON: ${data.slice(0, 200)}`);
     }
-    this.#queue.push(...this.#translator.event(value));
+    out.push(...this.#translator.event(value));
   }
 
   /** JSON written outside `data:` lines: an error Status, or (from a proxy) responses as they are. */
-  #document(text: string): void {
+  #document(text: string, out: ChatChunk[]): void {
     let value: unknown;
     try {
       value = JSON.parse(text);
     } catch {
       throw new UpstreamError('bad_response', `the upstream sent text that is neither a server-sent event nor JSON: ${text.slice(0, 200)}`);
     }
-    for (const item of Array.isArray(value) && !isErrorArray(value) ? value : [value]) this.#queue.push(...this.#translator.event(item));
-  }
-
-  readonly #onEnd = (): void => {
-    if (this.#error === undefined && !this.#closed) {
-      try {
-        this.#take(this.#decoder.decode());
-        for (const event of this.#parser.end()) this.#event(event.data);
-        const rest = this.#stray.end();
-        if (rest !== undefined) this.#document(rest);
-        if (!this.#translator.finished) throw new UpstreamError('connection', 'the upstream stream ended before any finishReason');
-        this.#queue.push(...this.#translator.end());
-      } catch (error) {
-        this.#error = error;
-      }
-    }
-    this.#ended = true;
-    this.#notify();
-  };
-
-  readonly #onError = (error: Error): void => {
-    if (this.#closed) return; // our own discard, or too late to matter
-    this.#error ??= networkError(error, this.#signal);
-    this.#notify();
-  };
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  /** Lets go of the upstream: dropped now unless it already ended (this cancels the generation). */
-  #close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    const body = this.#body;
-    body.off('data', this.#onData);
-    if (this.#ended || body.destroyed) return;
-    discardBody(body);
+    for (const item of Array.isArray(value) && !isErrorArray(value) ? value : [value]) out.push(...this.#translator.event(item));
   }
 }
 
