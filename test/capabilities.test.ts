@@ -75,6 +75,27 @@ describe('capabilities and warnings', () => {
     assert.match(local.headers.get('x-interference-warnings') ?? '', /^logit_bias is not supported by Local/);
   });
 
+  test('what a translation changes comes back as a warning too (Anthropic clamps temperature, drops top_p beside it)', async () => {
+    const { startAnthropicFake } = await import('./fakes/anthropic-fake.js');
+    const anthropic = await startAnthropicFake({ apiKey: 'anthropic-test-key' });
+    const claude = await startGateway({ env: { ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_API_KEY: 'anthropic-test-key' } });
+    try {
+      for (const stream of [false, true]) {
+        const response = await claude.post('/v1/chat/completions', { provider: 'Anthropic', model: 'claude-sonnet-5', messages: userMessage, temperature: 1.5, top_p: 0.9, stream });
+        assert.equal(response.status, 200);
+        await response.text();
+        const warnings = response.headers.get('x-interference-warnings') ?? '';
+        assert.match(warnings, /Anthropic: .*temperature/);
+        assert.match(warnings, /Anthropic: .*top_p/);
+      }
+      const sent = anthropic.accepted.at(-1)?.body as Record<string, unknown>;
+      assert.deepEqual([sent.temperature, sent.top_p], [1, undefined]);
+    } finally {
+      await claude.close();
+      await anthropic.close();
+    }
+  });
+
   test("an upstream's own finish reason is kept as native_finish_reason beside the mapped one", () => {
     const completion = normalizeCompletion(
       { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'eos' as never, logprobs: null }] } as ChatCompletion,

@@ -27,6 +27,8 @@ import fc from 'fast-check';
 import { Pool, type Dispatcher } from 'undici';
 import { envName } from '../src/config.js';
 import type { Registry } from '../src/core/registry.js';
+import { anthropicDeclaration } from '../src/providers/anthropic/index.js';
+import { geminiDeclaration } from '../src/providers/gemini/index.js';
 import { openAICompatibleCatalog } from '../src/providers/openai-compatible/catalog.js';
 import { startPollinationsFake, type PollinationsFake } from './fakes/image-fakes.js';
 import { closedPortUrl, startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
@@ -298,13 +300,13 @@ function loopbackEnv(closedUrl: string, imagesDir: string): Record<string, strin
     INTERFERENCE_CONNECT_TIMEOUT_MS: '2000',
     HUGGINGSPACE_BASE_URL: closedOrigin,
   };
-  for (const declaration of openAICompatibleCatalog) env[envName(declaration.id, 'BASE_URL')] = closedUrl;
+  for (const declaration of [...openAICompatibleCatalog, anthropicDeclaration, geminiDeclaration]) env[envName(declaration.id, 'BASE_URL')] = closedUrl;
   return env;
 }
 
 /** Refuses to fuzz a registry with a provider that could call out of the machine. */
 function assertLoopbackOnly(registry: Registry): void {
-  const builtIn = new Set(openAICompatibleCatalog.map((declaration) => declaration.id));
+  const builtIn = new Set([...openAICompatibleCatalog, anthropicDeclaration, geminiDeclaration].map((declaration) => declaration.id));
   for (const entry of registry.all()) {
     const provider = entry.provider;
     const baseUrl = (provider as { baseUrl?: unknown }).baseUrl;

@@ -57,9 +57,13 @@ export interface ImageCall {
   readonly limits: UpstreamLimits;
 }
 
-export type ChatResult =
+export type ChatResult = (
   | { readonly type: 'completion'; readonly completion: ChatCompletion }
-  | { readonly type: 'stream'; readonly chunks: AsyncIterable<ChatChunk> };
+  | { readonly type: 'stream'; readonly chunks: AsyncIterable<ChatChunk> }
+) & {
+  /** What the translation changed or could not carry (a clamped value, a dropped field): said back to the client. */
+  readonly warnings?: readonly string[];
+};
 
 /** Whether a provider can run now, and if not, what the user should do. */
 export interface Availability {

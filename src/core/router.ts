@@ -48,13 +48,14 @@ export async function runChat(plan: Plan, request: ChatRequest, clientSignal: Ab
     failover(plan, signal, policy, (attempt, scope) =>
       tryAttempt(attempt, request, stream, scope, policy, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
     );
-  const warn = (provider: string): string[] => {
+  const warn = (provider: string, translation: readonly string[]): string[] => {
     const entry = plan.attempts.find((attempt) => attempt.entry.provider.id === provider)?.entry;
-    return entry === undefined ? [] : ignoredParams(entry.provider, request).map((field) => `${field} is not supported by ${provider} and was not sent`);
+    const ignored = entry === undefined ? [] : ignoredParams(entry.provider, request).map((field) => `${field} is not supported by ${provider} and was not sent`);
+    return [...ignored, ...translation.map((warning) => `${provider}: ${warning}`)];
   };
   if (stream) {
     const { value, provider, attempts } = await run(clientSignal);
-    return { ...value, provider, attempts, warnings: warn(provider) };
+    return { ...value, provider, attempts, warnings: warn(provider, value.translation) };
   }
   const deadline = linkAbort(clientSignal);
   const timer = setTimeout(
@@ -63,16 +64,17 @@ export async function runChat(plan: Plan, request: ChatRequest, clientSignal: Ab
   );
   try {
     const { value, provider, attempts } = await run(deadline.signal);
-    return { ...value, provider, attempts, warnings: warn(provider) };
+    return { ...value, provider, attempts, warnings: warn(provider, value.translation) };
   } finally {
     clearTimeout(timer);
     deadline.unlink();
   }
 }
 
-type AttemptOutcome =
+type AttemptOutcome = (
   | { type: 'completion'; completion: ChatCompletion }
-  | { type: 'stream'; head: ChatChunk[]; rest: AsyncIterator<ChatChunk>; normalize: (chunk: ChatChunk) => ChatChunk };
+  | { type: 'stream'; head: ChatChunk[]; rest: AsyncIterator<ChatChunk>; normalize: (chunk: ChatChunk) => ChatChunk }
+) & { translation: readonly string[] };
 
 async function tryAttempt(
   attempt: Attempt,
@@ -99,7 +101,7 @@ async function tryAttempt(
       const result = await provider.chat(call);
       const completion =
         result.type === 'completion' ? result.completion : await completionFromChunks(untilContent(result.chunks, contentArrived), policy.limits.maxBodyBytes);
-      return { type: 'completion', completion: normalizeCompletion(completion, provider.id, attempt.model) };
+      return { type: 'completion', completion: normalizeCompletion(completion, provider.id, attempt.model), translation: result.warnings ?? [] };
     } finally {
       contentArrived();
       scope.release();
@@ -108,8 +110,10 @@ async function tryAttempt(
   const normalize = (chunk: ChatChunk): ChatChunk => normalizeChunk(chunk, provider.id, attempt.model);
   const head: ChatChunk[] = [];
   let iterator: AsyncIterator<ChatChunk> | undefined;
+  let translation: readonly string[] = [];
   try {
     const result = await provider.chat(call);
+    translation = result.warnings ?? [];
     const source: AsyncIterable<ChatChunk> = result.type === 'stream' ? result.chunks : fromArray(chunksFromCompletion(result.completion));
     iterator = source[Symbol.asyncIterator]();
     for (;;) {
@@ -145,7 +149,7 @@ async function tryAttempt(
       return (await chunks.return?.(value)) ?? { done: true, value: undefined };
     },
   };
-  return { type: 'stream', head, rest, normalize };
+  return { type: 'stream', head, rest, normalize, translation };
 }
 
 /** Chunks held before the first content: a stream of empty chunks fails instead of growing `head`. */

@@ -87,10 +87,10 @@ export function createAnthropicProvider(declaration: AnthropicDeclaration, setti
     if (String(response.headers['content-type'] ?? '').includes('text/event-stream')) {
       // The protocol's last event is message_stop: after it the body is read out politely, not parsed.
       const events = readEventStream(response.body, call.signal, sseDecoder(call.limits.maxEventBytes, (event) => event.event === 'message_stop'));
-      return { type: 'stream', chunks: chunksFromAnthropicEvents(events, options) };
+      return { type: 'stream', chunks: chunksFromAnthropicEvents(events, options), warnings: translated.warnings };
     }
     const text = (await readBounded(response.body, call.signal, call.limits.maxBodyBytes, 'fail')).toString('utf8');
-    return { type: 'completion', completion: completionFromMessage(text, options.jsonTool, options.fallbackModel) };
+    return { type: 'completion', completion: completionFromMessage(text, options.jsonTool, options.fallbackModel), warnings: translated.warnings };
   }
 
   return {
