@@ -33,6 +33,45 @@ export interface ProviderInfo {
   readonly baseUrl?: string;
 }
 
+/** What a provider's declaration says about it, whatever its protocol family. */
+export interface DeclaredProvider {
+  id: string;
+  label: string;
+  url: string;
+  loginUrl: string | null;
+  parent?: string | null;
+  /** Where its API lives, ending before the family's endpoint paths. */
+  baseUrl: string;
+  needsAuth: boolean;
+  /** Vendor's usual key variables, besides `<ID>_API_KEY`. */
+  apiKeyEnv?: readonly string[];
+  defaultModel: string;
+  models: readonly string[];
+  visionModels?: readonly string[];
+  aliases?: Readonly<Record<string, string>>;
+  /**
+   * Local servers guessed at a default address (Ollama, llama.cpp): used by automatic routing
+   * only once their base URL is configured, since nothing may be listening there.
+   */
+  optIn?: boolean;
+}
+
+/** The ProviderInfo fields every family takes from its declaration as they are. */
+export function declaredInfo(declaration: DeclaredProvider) {
+  return {
+    id: declaration.id,
+    label: declaration.label,
+    url: declaration.url,
+    parent: declaration.parent ?? null,
+    needsAuth: declaration.needsAuth,
+    loginUrl: declaration.loginUrl,
+    defaultModel: declaration.defaultModel,
+    models: declaration.models,
+    visionModels: declaration.visionModels ?? [],
+    aliases: declaration.aliases ?? {},
+  } satisfies Partial<ProviderInfo>;
+}
+
 export interface ChatCall {
   /** The OpenAI body, `model` already resolved through the provider's aliases. */
   readonly request: ChatRequest;

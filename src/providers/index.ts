@@ -1,7 +1,7 @@
 import { envName, ConfigError, type Config, type ConfigProblem, type ProviderOverride } from '../config.js';
 import { isAbsoluteHttpUrl, urlExpectation } from '../config-file.js';
 import type { ProviderApi } from '../config-file.js';
-import type { Provider } from '../core/provider.js';
+import type { DeclaredProvider, Provider } from '../core/provider.js';
 import { Registry, type RegistryEntry } from '../core/registry.js';
 import { anthropicDeclaration, createAnthropicProvider } from './anthropic/index.js';
 import { createGeminiProvider, geminiDeclaration } from './gemini/index.js';
@@ -55,7 +55,7 @@ export function buildRegistry(config: Config): Registry {
       problems.push({ where, path: `providers[${index}].baseUrl`, found: 'nothing', expected: `the provider's base URL, ${family.baseUrlHint} (or ${envName(override.id, 'BASE_URL')})` });
       continue;
     }
-    const declaration: CommonDeclaration = {
+    const declaration: DeclaredProvider = {
       id: override.id,
       label: override.label ?? override.id,
       url: override.url ?? override.baseUrl ?? '',
@@ -140,24 +140,9 @@ function huggingSpaceEntries(config: Config, override: ProviderOverride | undefi
   ];
 }
 
-/** What every family's declaration has: enough to configure, key and list a provider. */
-interface CommonDeclaration {
-  id: string;
-  label: string;
-  url: string;
-  loginUrl: string | null;
-  baseUrl: string;
-  needsAuth: boolean;
-  apiKeyEnv?: readonly string[];
-  defaultModel: string;
-  models: readonly string[];
-  aliases?: Readonly<Record<string, string>>;
-  /** Used by automatic routing only once its base URL is configured (local servers). */
-  optIn?: boolean;
-}
 
 /** The protocol families a config entry may name with `"api"`, and how each builds a provider. */
-const families: Record<ProviderApi, { create(declaration: CommonDeclaration, config: Config): Provider; baseUrlHint: string }> = {
+const families: Record<ProviderApi, { create(declaration: DeclaredProvider, config: Config): Provider; baseUrlHint: string }> = {
   openai: {
     create: (declaration, config) => createOpenAICompatible(declaration, { timeouts: config.timeouts }),
     baseUrlHint: 'ending before /chat/completions',
@@ -173,12 +158,12 @@ const families: Record<ProviderApi, { create(declaration: CommonDeclaration, con
 };
 
 /** The built-in providers of the native (not OpenAI-compatible) families. */
-const nativeBuiltins: ReadonlyArray<[Exclude<ProviderApi, 'openai'>, CommonDeclaration]> = [
+const nativeBuiltins: ReadonlyArray<[Exclude<ProviderApi, 'openai'>, DeclaredProvider]> = [
   ['anthropic', anthropicDeclaration],
   ['gemini', geminiDeclaration],
 ];
 
-function applyOverride<D extends CommonDeclaration>(declaration: D, override: ProviderOverride | undefined): D {
+function applyOverride<D extends DeclaredProvider>(declaration: D, override: ProviderOverride | undefined): D {
   if (override === undefined) return declaration;
   return {
     ...declaration,
@@ -195,7 +180,7 @@ function applyOverride<D extends CommonDeclaration>(declaration: D, override: Pr
  * A provider entry of any family: base URL from the config file, then `<ID>_BASE_URL`, then the
  * declaration; key from the config file, then `<ID>_API_KEY`, then the vendor's variables.
  */
-function keyedEntry<D extends CommonDeclaration>(
+function keyedEntry<D extends DeclaredProvider>(
   config: Config,
   declaration: D,
   override: ProviderOverride | undefined,

@@ -1,5 +1,6 @@
 import { defaultTimeouts, readBounded, send, type Timeouts } from '../../core/http.js';
-import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
+import { withApiVersion } from '../../core/params.js';
+import { declaredInfo, type ChatCall, type DeclaredProvider, type ChatResult, type Provider } from '../../core/provider.js';
 import { anthropicErrorFromResponse } from './errors.js';
 import { anthropicChatParams, anthropicVersion, toAnthropicRequest } from './request.js';
 import { completionFromMessage } from './response.js';
@@ -7,22 +8,8 @@ import { readEventStream, sseDecoder } from '../../core/event-stream.js';
 import { chunksFromAnthropicEvents } from './stream.js';
 
 /** A provider that speaks Anthropic's Messages API (`POST <baseUrl>/messages`). */
-export interface AnthropicDeclaration {
-  id: string;
-  label: string;
-  url: string;
-  loginUrl: string | null;
-  parent?: string | null;
-  /** Ends before `/messages` (`https://api.anthropic.com/v1`); a URL without a version segment gets `/v1`, see `anthropicBaseUrl`. */
-  baseUrl: string;
-  needsAuth: boolean;
-  /** Vendor's usual key variables, besides `<ID>_API_KEY`. */
-  apiKeyEnv?: readonly string[];
-  defaultModel: string;
-  models: readonly string[];
-  visionModels?: readonly string[];
-  aliases?: Readonly<Record<string, string>>;
-}
+/** `baseUrl` ends before `/messages` (`https://api.anthropic.com/v1`); one without a version segment gets `/v1` (`anthropicBaseUrl`). */
+export type AnthropicDeclaration = DeclaredProvider;
 
 export interface AnthropicSettings {
   timeouts?: Timeouts;
@@ -60,11 +47,7 @@ export const anthropicDeclaration: AnthropicDeclaration = {
  * (`https://api.anthropic.com` → `https://api.anthropic.com/v1`).
  */
 export function anthropicBaseUrl(url: string): string {
-  const trimmed = url.trim().replace(/\/+$/, '');
-  const scheme = trimmed.indexOf('://');
-  const path = trimmed.slice(scheme === -1 ? 0 : scheme + 3);
-  const slash = path.lastIndexOf('/');
-  return slash !== -1 && /^v\d+([a-z]+\d*)?$/i.test(path.slice(slash + 1)) ? trimmed : `${trimmed}/v1`;
+  return withApiVersion(url, 'v1');
 }
 
 export function createAnthropicProvider(declaration: AnthropicDeclaration, settings: AnthropicSettings = {}): AnthropicProvider {
@@ -94,18 +77,9 @@ export function createAnthropicProvider(declaration: AnthropicDeclaration, setti
   }
 
   return {
-    id: declaration.id,
-    label: declaration.label,
-    url: declaration.url,
-    parent: declaration.parent ?? null,
-    needsAuth: declaration.needsAuth,
-    loginUrl: declaration.loginUrl,
-    defaultModel: declaration.defaultModel,
-    models: declaration.models,
+    ...declaredInfo(declaration),
     imageModels: [],
     imageParams: [],
-    visionModels: declaration.visionModels ?? [],
-    aliases: declaration.aliases ?? {},
     supportsStream: true,
     params: anthropicChatParams,
     baseUrl,

@@ -1,4 +1,5 @@
 import { UpstreamError } from '../../core/errors.js';
+import { chatParamsWithout } from '../../core/params.js';
 import { DownloadBudget, downloadImage } from '../../core/download.js';
 import type { Timeouts, UpstreamLimits } from '../../core/http.js';
 import { sniffImage } from '../../core/image-bytes.js';
@@ -27,26 +28,6 @@ export const anthropicVersion = '2023-06-01';
 export const defaultMaxTokens = 4096;
 export const jsonToolName = 'json_answer';
 
-/** OpenAI request fields an Anthropic upstream honours (others are dropped, see `anthropicIgnoredParams`). */
-export const anthropicChatParams = [
-  'model',
-  'messages',
-  'stream',
-  'stream_options',
-  'max_tokens',
-  'max_completion_tokens',
-  'temperature',
-  'top_p',
-  'top_k',
-  'stop',
-  'n',
-  'tools',
-  'tool_choice',
-  'parallel_tool_calls',
-  'response_format',
-  'user',
-] as const;
-
 /** OpenAI request fields Anthropic has no counterpart for: dropped (each named in `warnings`). */
 export const anthropicIgnoredParams = [
   'seed',
@@ -57,6 +38,9 @@ export const anthropicIgnoredParams = [
   'top_logprobs',
   'reasoning_effort',
 ] as const;
+
+/** OpenAI request fields an Anthropic upstream honours, and its own `top_k`. */
+export const anthropicChatParams = chatParamsWithout(anthropicIgnoredParams, ['top_k']);
 
 export interface AnthropicRequest {
   /** The JSON body to POST to `<baseUrl>/messages`. */

@@ -1,6 +1,7 @@
 import { UpstreamError } from '../../core/errors.js';
+import { chatParamsWithout, withApiVersion } from '../../core/params.js';
 import { defaultTimeouts, readBounded, send, type Timeouts } from '../../core/http.js';
-import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
+import { declaredInfo, type ChatCall, type DeclaredProvider, type ChatResult, type Provider } from '../../core/provider.js';
 import type { ChatChunk } from '../../core/types.js';
 import { errorFromGeminiResponse } from './errors.js';
 import { toGeminiRequest } from './request.js';
@@ -13,24 +14,7 @@ import { chunksFromGeminiSse } from './stream.js';
  * the `x-goog-api-key` header only (never in the URL, where it would end up in logs), requests and
  * answers translated from and to OpenAI's chat shapes (./request.ts, ./response.ts).
  */
-export interface GeminiDeclaration {
-  id: string;
-  label: string;
-  url: string;
-  loginUrl: string | null;
-  parent?: string | null;
-  /** Ends before `/models`: `https://generativelanguage.googleapis.com/v1beta`. */
-  baseUrl: string;
-  needsAuth: boolean;
-  /** Vendor's usual key variables, besides `<ID>_API_KEY`. */
-  apiKeyEnv?: readonly string[];
-  defaultModel: string;
-  models: readonly string[];
-  visionModels?: readonly string[];
-  aliases?: Readonly<Record<string, string>>;
-  /** Used by automatic routing only once its base URL is configured (as in the OpenAI family). */
-  optIn?: boolean;
-}
+export type GeminiDeclaration = DeclaredProvider;
 
 export interface GeminiSettings {
   timeouts?: Timeouts;
@@ -41,25 +25,8 @@ export interface GeminiProvider extends Provider {
   readonly declaration: GeminiDeclaration;
 }
 
-/** OpenAI request fields this adapter translates (the others are not sent). */
-export const geminiChatParams = [
-  'model',
-  'messages',
-  'stream',
-  'stream_options',
-  'max_tokens',
-  'max_completion_tokens',
-  'temperature',
-  'top_p',
-  'n',
-  'stop',
-  'seed',
-  'presence_penalty',
-  'frequency_penalty',
-  'tools',
-  'tool_choice',
-  'response_format',
-] as const;
+/** OpenAI request fields this adapter translates (the others are not sent, and named in warnings). */
+export const geminiChatParams = chatParamsWithout(['logit_bias', 'logprobs', 'top_logprobs', 'parallel_tool_calls', 'user', 'reasoning_effort']);
 
 const geminiModels = ['gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-2.5-flash-lite', 'gemini-2.0-flash', 'gemini-3-flash-preview', 'gemini-3.1-pro-preview'] as const;
 
@@ -91,11 +58,7 @@ export const geminiDeclaration: GeminiDeclaration = {
  * `https://generativelanguage.googleapis.com` works as well as the full base.
  */
 export function geminiBaseUrl(url: string): string {
-  const trimmed = url.trim().replace(/\/+$/, '');
-  const scheme = trimmed.indexOf('://');
-  const path = trimmed.slice(scheme === -1 ? 0 : scheme + 3);
-  const slash = path.lastIndexOf('/');
-  return slash !== -1 && /^v\d+([a-z]+\d*)?$/i.test(path.slice(slash + 1)) ? trimmed : `${trimmed}/v1beta`;
+  return withApiVersion(url, 'v1beta');
 }
 
 export function createGeminiProvider(declaration: GeminiDeclaration, settings: GeminiSettings = {}): GeminiProvider {
@@ -139,14 +102,7 @@ export function createGeminiProvider(declaration: GeminiDeclaration, settings: G
   }
 
   return {
-    id: declaration.id,
-    label: declaration.label,
-    url: declaration.url,
-    parent: declaration.parent ?? null,
-    needsAuth: declaration.needsAuth,
-    loginUrl: declaration.loginUrl,
-    defaultModel: declaration.defaultModel,
-    models: declaration.models,
+    ...declaredInfo(declaration),
     imageModels: [],
     imageParams: [],
     // Every Gemini model takes images: a custom entry without a vision list lists its models.

@@ -1,10 +1,10 @@
 import { UpstreamError } from '../../core/errors.js';
 import { defaultTimeouts, errorFromResponse, readBounded, send, type Timeouts } from '../../core/http.js';
-import type { ChatCall, ChatResult, Provider } from '../../core/provider.js';
+import { declaredInfo, type ChatCall, type DeclaredProvider, type ChatResult, type ImageCall, type Provider } from '../../core/provider.js';
 import type { ChatCompletion, ChatRequest } from '../../core/types.js';
 import { rawJson } from '../../core/normalize.js';
+import { chatParamsWithout } from '../../core/params.js';
 import { chunksFromSse } from './sse-chunks.js';
-import type { ImageCall } from '../../core/provider.js';
 import type { ImageResult } from '../../core/types.js';
 
 /** How a provider declared over this family makes images. */
@@ -16,60 +16,16 @@ export interface ImageDeclaration {
   baseUrl?: string;
 }
 
-/** Request fields an OpenAI-compatible upstream understands. */
-export const openAIChatParams = [
-  'model',
-  'messages',
-  'stream',
-  'stream_options',
-  'max_tokens',
-  'max_completion_tokens',
-  'temperature',
-  'top_p',
-  'n',
-  'stop',
-  'seed',
-  'presence_penalty',
-  'frequency_penalty',
-  'logit_bias',
-  'logprobs',
-  'top_logprobs',
-  'tools',
-  'tool_choice',
-  'parallel_tool_calls',
-  'response_format',
-  'user',
-  'reasoning_effort',
-] as const;
 
 /** A provider that speaks OpenAI's chat completions API: mostly data. */
-export interface OpenAICompatibleDeclaration {
-  id: string;
-  label: string;
-  url: string;
-  loginUrl: string | null;
-  parent?: string | null;
-  /** Ends before `/chat/completions`, as in OpenAI's SDK. */
-  baseUrl: string;
-  /** Path after `baseUrl` for chat; default `/chat/completions` (Pollinations: `/openai`). */
+export interface OpenAICompatibleDeclaration extends DeclaredProvider {
+  /** Path after `baseUrl` (which ends before `/chat/completions`, as in OpenAI's SDK) for chat; default `/chat/completions` (Pollinations: `/openai`). */
   chatPath?: string;
   images?: ImageDeclaration;
-  needsAuth: boolean;
-  /** Vendor's usual key variables, besides `<ID>_API_KEY`. */
-  apiKeyEnv?: readonly string[];
-  defaultModel: string;
-  models: readonly string[];
-  visionModels?: readonly string[];
-  aliases?: Readonly<Record<string, string>>;
-  /** Fields of `openAIChatParams` this upstream rejects; dropped before sending. */
+  /** Fields of OpenAI's chat request (core/params.ts) this upstream rejects; dropped before sending. */
   unsupported?: readonly string[];
   /** Whether it accepts `stream_options.include_usage` (most do). */
   streamUsage?: boolean;
-  /**
-   * Local servers guessed at a default address (Ollama, llama.cpp): used by automatic routing
-   * only once their base URL is configured, since nothing may be listening there.
-   */
-  optIn?: boolean;
 }
 
 export interface OpenAICompatibleSettings {
@@ -90,8 +46,7 @@ export function createOpenAICompatible(
   declaration: OpenAICompatibleDeclaration,
   settings: OpenAICompatibleSettings = {},
 ): OpenAICompatibleProvider {
-  const unsupported = new Set(declaration.unsupported ?? []);
-  const params = openAIChatParams.filter((param) => !unsupported.has(param));
+  const params = chatParamsWithout(declaration.unsupported ?? []);
   const endpoint = `${declaration.baseUrl.replace(/\/+$/, '')}${declaration.chatPath ?? '/chat/completions'}`;
   const timeouts = settings.timeouts ?? defaultTimeouts;
   const streamUsage = declaration.streamUsage !== false;
@@ -136,18 +91,9 @@ export function createOpenAICompatible(
   }
 
   return {
-    id: declaration.id,
-    label: declaration.label,
-    url: declaration.url,
-    parent: declaration.parent ?? null,
-    needsAuth: declaration.needsAuth,
-    loginUrl: declaration.loginUrl,
-    defaultModel: declaration.defaultModel,
-    models: declaration.models,
+    ...declaredInfo(declaration),
     imageModels: declaration.images?.models ?? [],
     imageParams: images === undefined ? [] : (settings.imageBackend?.params ?? []),
-    visionModels: declaration.visionModels ?? [],
-    aliases: declaration.aliases ?? {},
     supportsStream: true,
     params,
     baseUrl: declaration.baseUrl,
