@@ -64,10 +64,14 @@ describe('capabilities and warnings', () => {
   test('fields the provider ignores come back as warnings, never silently', async () => {
     const response = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, seed: 7, user: 'u-1', temperature: 0.5 });
     assert.equal(response.status, 200);
-    assert.equal(response.headers.get('x-interference-warnings'), 'seed is not supported by Mistral and was not sent; user is not supported by Mistral and was not sent');
+    assert.equal(response.headers.get('x-interference-warnings'), 'user is not supported by Mistral and was not sent');
+    // Mistral's own names, through its declaration's hook: the seed is `random_seed`.
     const sent = mistral.requests.at(-1)?.body as Record<string, unknown>;
-    assert.equal(sent.seed, undefined);
-    assert.equal(sent.temperature, 0.5);
+    assert.deepEqual([sent.seed, sent.random_seed, sent.user, sent.temperature], [undefined, 7, undefined, 0.5]);
+    const capped = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, max_completion_tokens: 12 });
+    assert.equal(capped.headers.get('x-interference-warnings'), null);
+    const cappedBody = mistral.requests.at(-1)?.body as Record<string, unknown>;
+    assert.deepEqual([cappedBody.max_tokens, cappedBody.max_completion_tokens], [12, undefined]);
     const clean = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, temperature: 0.5 });
     assert.equal(clean.headers.get('x-interference-warnings'), null);
     const local = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: [{ role: 'user', content: 'Once' }], max_tokens: 3, logit_bias: { '1': 2 } });

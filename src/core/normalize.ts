@@ -76,12 +76,6 @@ export function normalizeChunk(chunk: ChatChunk & WithRaw, provider: string, fal
     delete chunk.usage;
     changed = true;
   }
-  // Groq reports stream usage in `x_groq.usage` on the last chunk.
-  const groq = chunk.x_groq as { usage?: unknown } | undefined;
-  if ((chunk.usage === undefined || chunk.usage === null) && isUsage(groq?.usage)) {
-    chunk.usage = groq.usage;
-    changed = true;
-  }
   if (changed) delete chunk[rawJson];
   return chunk;
 }

@@ -1,3 +1,4 @@
+import type { ChatChunk } from '../../core/types.js';
 import type { OpenAICompatibleDeclaration } from './define.js';
 
 /**
@@ -141,6 +142,15 @@ export const openAICompatibleCatalog: readonly OpenAICompatibleDeclaration[] = [
     },
     // Groq's docs: logprobs, logit_bias and top_logprobs are not supported.
     unsupported: ['logprobs', 'top_logprobs', 'logit_bias'],
+    hooks: {
+      // Groq reports stream usage in `x_groq.usage` on the last chunk, not in `usage`.
+      mapChunk(chunk) {
+        const usage = (chunk.x_groq as { usage?: unknown } | undefined)?.usage;
+        if ((chunk.usage !== undefined && chunk.usage !== null) || typeof usage !== 'object' || usage === null) return false;
+        chunk.usage = usage as ChatChunk['usage'];
+        return true;
+      },
+    },
   },
   {
     id: 'DeepInfra',
@@ -250,8 +260,21 @@ export const openAICompatibleCatalog: readonly OpenAICompatibleDeclaration[] = [
     defaultModel: 'mistral-small-latest',
     models: ['mistral-large-latest', 'mistral-medium-latest', 'mistral-small-latest', 'codestral-latest', 'open-mistral-nemo', 'pixtral-large-latest'],
     visionModels: ['pixtral-large-latest', 'mistral-medium-latest', 'mistral-small-latest'],
-    // Mistral rejects fields it does not know (422); it names the seed `random_seed`.
-    unsupported: ['logit_bias', 'logprobs', 'top_logprobs', 'user', 'seed', 'reasoning_effort', 'max_completion_tokens'],
+    // Mistral rejects fields it does not know (422): these are dropped, and two are renamed.
+    unsupported: ['logit_bias', 'logprobs', 'top_logprobs', 'user', 'reasoning_effort'],
+    hooks: {
+      mapRequest(body) {
+        // Mistral names the seed `random_seed`, and knows only `max_tokens`.
+        if (body.seed !== undefined) {
+          body.random_seed = body.seed;
+          delete body.seed;
+        }
+        if (body.max_completion_tokens !== undefined) {
+          body.max_tokens ??= body.max_completion_tokens;
+          delete body.max_completion_tokens;
+        }
+      },
+    },
   },
   {
     id: 'Ollama',

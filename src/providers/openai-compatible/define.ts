@@ -1,7 +1,7 @@
 import { UpstreamError } from '../../core/errors.js';
 import { defaultTimeouts, errorFromResponse, readBounded, send, type Timeouts } from '../../core/http.js';
 import { declaredInfo, type ChatCall, type DeclaredProvider, type ChatResult, type ImageCall, type Provider } from '../../core/provider.js';
-import type { ChatCompletion, ChatRequest } from '../../core/types.js';
+import type { ChatChunk, ChatCompletion, ChatRequest } from '../../core/types.js';
 import { rawJson } from '../../core/normalize.js';
 import { chatParamsWithout } from '../../core/params.js';
 import { chunksFromSse } from './sse-chunks.js';
@@ -26,6 +26,15 @@ export interface OpenAICompatibleDeclaration extends DeclaredProvider {
   unsupported?: readonly string[];
   /** Whether it accepts `stream_options.include_usage` (most do). */
   streamUsage?: boolean;
+  /** Small functions for a vendor's quirks, kept with its declaration. */
+  hooks?: OpenAICompatibleHooks;
+}
+
+export interface OpenAICompatibleHooks {
+  /** Renames or adds fields of the body about to be sent (Mistral's `random_seed`). */
+  mapRequest?(body: Record<string, unknown>): void;
+  /** Fixes a parsed chunk in place before the core sees it (Groq's `x_groq.usage`); true when it changed it. */
+  mapChunk?(chunk: ChatChunk): boolean;
 }
 
 export interface OpenAICompatibleSettings {
@@ -64,6 +73,7 @@ export function createOpenAICompatible(
     if (request.stream === true && streamUsage) {
       out.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
     }
+    declaration.hooks?.mapRequest?.(out);
     return JSON.stringify(out);
   }
 
@@ -84,7 +94,7 @@ export function createOpenAICompatible(
     if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
     const contentType = String(response.headers['content-type'] ?? '');
     if (contentType.includes('text/event-stream')) {
-      return { type: 'stream', chunks: chunksFromSse(response.body, call.signal, call.limits.maxEventBytes) };
+      return { type: 'stream', chunks: chunksFromSse(response.body, call.signal, call.limits.maxEventBytes, declaration.hooks?.mapChunk) };
     }
     const text = (await readBounded(response.body, call.signal, call.limits.maxBodyBytes, 'fail')).toString('utf8');
     return { type: 'completion', completion: parseCompletion(text) };

@@ -13,8 +13,13 @@ import type { ChatChunk } from '../../core/types.js';
  * `data: {"error": …}` event, or a body that ends before `[DONE]` and before any finish_reason,
  * throws.
  */
-export function chunksFromSse(body: Readable, signal: AbortSignal, maxEventBytes = defaultMaxEventBytes): AsyncIterableIterator<ChatChunk> {
-  return readEventStream(body, signal, new ChunkDecoder(maxEventBytes));
+export function chunksFromSse(
+  body: Readable,
+  signal: AbortSignal,
+  maxEventBytes = defaultMaxEventBytes,
+  mapChunk?: (chunk: ChatChunk) => boolean,
+): AsyncIterableIterator<ChatChunk> {
+  return readEventStream(body, signal, new ChunkDecoder(maxEventBytes, mapChunk));
 }
 
 class ChunkDecoder implements StreamDecoder<ChatChunk> {
@@ -24,8 +29,11 @@ class ChunkDecoder implements StreamDecoder<ChatChunk> {
   /** A finish_reason seen: a body that ends without `[DONE]` after it is complete enough. */
   #finished = false;
 
-  constructor(maxEventBytes: number) {
+  readonly #mapChunk: ((chunk: ChatChunk) => boolean) | undefined;
+
+  constructor(maxEventBytes: number, mapChunk: ((chunk: ChatChunk) => boolean) | undefined) {
     this.#parser = new SseParser(maxEventBytes);
+    this.#mapChunk = mapChunk;
   }
 
   push(text: string): ChatChunk[] {
@@ -47,6 +55,8 @@ class ChunkDecoder implements StreamDecoder<ChatChunk> {
         break;
       }
       if (chunk === null) continue;
+      // A vendor's fix changes the object: the upstream's own text no longer says the same.
+      if (this.#mapChunk?.(chunk) === true) delete (chunk as { [rawJson]?: string })[rawJson];
       if (chunk.choices.some((choice) => choice?.finish_reason != null)) this.#finished = true;
       chunks.push(chunk);
     }
