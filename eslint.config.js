@@ -22,7 +22,10 @@ export default [
         {
           patterns: [
             forbid(['server', 'providers'], 'core/ imports neither server/ nor providers/: it owns the operations, the edges own the dialects'),
-            { group: ['../config', '../config.js', '../config-file', '../config-file.js'], message: 'core/ does not read the configuration: it is handed settings' },
+            {
+              group: ['../config', '../config.js', '../config-file', '../config-file.js'],
+              message: 'core/ does not read the configuration: it is handed settings',
+            },
           ],
         },
       ],
@@ -39,7 +42,14 @@ export default [
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [forbid(protocolFolders.filter((other) => other !== folder), `providers/${folder}/ imports no other protocol folder`)] },
+        {
+          patterns: [
+            forbid(
+              protocolFolders.filter((other) => other !== folder),
+              `providers/${folder}/ imports no other protocol folder`,
+            ),
+          ],
+        },
       ],
     },
   })),

@@ -181,11 +181,26 @@ function summarize(samples: readonly Sample[]): SequentialResult {
     const s = stats(values);
     if (s !== undefined) result[key] = s;
   };
-  put('total', good.map((s) => s.totalMs));
-  put('firstEvent', good.map((s) => s.firstEventMs).filter((v): v is number => v !== undefined));
-  put('firstContent', good.map((s) => s.firstContentMs).filter((v): v is number => v !== undefined));
-  put('overhead', samples.map((s) => s.overheadMs).filter((v): v is number => v !== undefined));
-  put('chunks', good.map((s) => s.chunks).filter((v): v is number => v !== undefined));
+  put(
+    'total',
+    good.map((s) => s.totalMs),
+  );
+  put(
+    'firstEvent',
+    good.map((s) => s.firstEventMs).filter((v): v is number => v !== undefined),
+  );
+  put(
+    'firstContent',
+    good.map((s) => s.firstContentMs).filter((v): v is number => v !== undefined),
+  );
+  put(
+    'overhead',
+    samples.map((s) => s.overheadMs).filter((v): v is number => v !== undefined),
+  );
+  put(
+    'chunks',
+    good.map((s) => s.chunks).filter((v): v is number => v !== undefined),
+  );
   if (events.length > 0) result.events = { min: Math.min(...events), max: Math.max(...events) };
   return result;
 }

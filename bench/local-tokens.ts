@@ -92,7 +92,11 @@ function median(values: number[]): number {
 }
 
 export async function benchLocal(tokens: number, runs: number, rounds: number): Promise<{ direct: number; server: number; ratio: number }> {
-  const { url, child } = await spawnGateway({ INTERFERENCE_LOCAL_MODEL: modelPath, INTERFERENCE_LOCAL_CONTEXT: String(CONTEXT_SIZE), INTERFERENCE_LOCAL_THREADS: '1' });
+  const { url, child } = await spawnGateway({
+    INTERFERENCE_LOCAL_MODEL: modelPath,
+    INTERFERENCE_LOCAL_CONTEXT: String(CONTEXT_SIZE),
+    INTERFERENCE_LOCAL_THREADS: '1',
+  });
   const direct: number[] = [];
   const server: number[] = [];
   try {

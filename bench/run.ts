@@ -20,8 +20,34 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { checkConcurrent, measureSequential, once, stats, type BenchRequest, type ConcurrentCheck, type Sample, type SequentialResult, type SequentialTarget, type Stats } from './latency.js';
-import { cpuSeconds, installCleanup, managedPids, peakRssMB, systemBusySeconds, rssMB, run, sampleRss, start, stillRunning, stop, stopAll, unexpectedExits, type Managed } from './processes.js';
+import {
+  checkConcurrent,
+  measureSequential,
+  once,
+  stats,
+  type BenchRequest,
+  type ConcurrentCheck,
+  type Sample,
+  type SequentialResult,
+  type SequentialTarget,
+  type Stats,
+} from './latency.js';
+import {
+  cpuSeconds,
+  installCleanup,
+  managedPids,
+  peakRssMB,
+  systemBusySeconds,
+  rssMB,
+  run,
+  sampleRss,
+  start,
+  stillRunning,
+  stop,
+  stopAll,
+  unexpectedExits,
+  type Managed,
+} from './processes.js';
 import { STREAM_EVENTS } from './upstream.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -152,7 +178,12 @@ const messages = [{ role: 'user', content: 'Say hello' }];
 
 function upstreamRequest(mode: Mode): BenchRequest {
   const body = { model: 'gpt-4o-mini', messages, ...(mode === 'sse' ? { stream: true } : {}) };
-  return { path: '/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' }, body: JSON.stringify(body), stream: mode === 'sse' };
+  return {
+    path: '/v1/chat/completions',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-bench' },
+    body: JSON.stringify(body),
+    stream: mode === 'sse',
+  };
 }
 
 function usRequest(mode: Mode, provider = 'Bench'): BenchRequest {
@@ -230,7 +261,13 @@ interface LoadResult {
 
 const autocannonBin = path.join(repoRoot, 'node_modules/autocannon/autocannon.js');
 
-async function autocannon(origin: string, request: BenchRequest, seconds: number, connections: number, watch: { gateway?: Managed; upstream: Managed }): Promise<LoadResult> {
+async function autocannon(
+  origin: string,
+  request: BenchRequest,
+  seconds: number,
+  connections: number,
+  watch: { gateway?: Managed; upstream: Managed },
+): Promise<LoadResult> {
   const args = ['--require', watchPreload, autocannonBin, '-c', String(connections), '-d', String(seconds), '-t', '10', '-m', 'POST', '-j', '-n'];
   for (const [name, value] of Object.entries(request.headers)) args.push('-H', `${name}=${value}`);
   args.push('-b', request.body, `${origin}${request.path}`);
@@ -333,7 +370,6 @@ function assertAlive(phase: string): void {
 // Starting the processes
 // ---------------------------------------------------------------------------------------------
 
-
 async function freeClosedPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -413,7 +449,15 @@ async function startPortkey(home: string): Promise<{ proc: Managed; origin: stri
   const { proc, match } = await start({
     name: 'portkey',
     command: nodeBin,
-    args: ['--require', watchPreload, '--require', loopbackPreload, path.join(repoRoot, 'node_modules/@portkey-ai/gateway/build/start-server.js'), '--headless', '--port=0'],
+    args: [
+      '--require',
+      watchPreload,
+      '--require',
+      loopbackPreload,
+      path.join(repoRoot, 'node_modules/@portkey-ai/gateway/build/start-server.js'),
+      '--headless',
+      '--port=0',
+    ],
     env: { PATH: childPath, HOME: home, LOOPBACK_PORT_ZERO: '1' },
     cwd: home,
     ready: /loopback: listening on 127\.0\.0\.1:(\d+)/,
@@ -689,7 +733,9 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2), process.env);
   const host = machine();
   const date = new Date().toISOString();
-  log(`${host.cpu}, ${host.cores} cores, node ${host.node}; c=${options.connections}, ${options.duration}s per run${options.quick ? ' (quick)' : ''}${options.skipPortkey ? ', Portkey skipped' : ''}`);
+  log(
+    `${host.cpu}, ${host.cores} cores, node ${host.node}; c=${options.connections}, ${options.duration}s per run${options.quick ? ' (quick)' : ''}${options.skipPortkey ? ', Portkey skipped' : ''}`,
+  );
   const resultsDir = path.join(benchDir, 'results');
   mkdirSync(resultsDir, { recursive: true });
   const busyBefore = await machineBusy(1000);
@@ -730,7 +776,16 @@ async function main(): Promise<void> {
     const [ours, portkey] = await Promise.all([startOurs(gateway.args, configPath, tmp), options.skipPortkey ? Promise.resolve(undefined) : startPortkey(tmp)]);
     log(`Interference on ${ours.origin} (pid ${ours.proc.pid}, ${gateway.how})`);
     if (portkey) log(`Portkey ${version('node_modules/@portkey-ai/gateway')} on ${portkey.origin} (pid ${portkey.proc.pid})`);
-    started = { upstream: upstream.proc, upstreamOrigin: upstream.origin, us: ours.proc, usOrigin: ours.origin, usCommand: gateway.how, deadIds, deadPort, tmp };
+    started = {
+      upstream: upstream.proc,
+      upstreamOrigin: upstream.origin,
+      us: ours.proc,
+      usOrigin: ours.origin,
+      usCommand: gateway.how,
+      deadIds,
+      deadPort,
+      tmp,
+    };
     if (portkey) {
       started.portkey = portkey.proc;
       started.portkeyOrigin = portkey.origin;
@@ -739,11 +794,16 @@ async function main(): Promise<void> {
     const targets = new Map<TargetName, Target>();
     targets.set('direct', { name: 'direct', origin: upstream.origin, proc: upstream.proc, request: upstreamRequest });
     targets.set('us', { name: 'us', origin: ours.origin, proc: ours.proc, request: (mode) => usRequest(mode) });
-    if (portkey) targets.set('portkey', { name: 'portkey', origin: portkey.origin, proc: portkey.proc, request: (mode) => portkeyRequest(mode, upstream.origin) });
+    if (portkey)
+      targets.set('portkey', { name: 'portkey', origin: portkey.origin, proc: portkey.proc, request: (mode) => portkeyRequest(mode, upstream.origin) });
 
     // --- idle memory, before any request -------------------------------------------------
     await new Promise((resolve) => setTimeout(resolve, options.quick ? 1500 : 2500));
-    const idle: Record<string, number | undefined> = { upstream: rssMB(upstream.proc.pid), us: rssMB(ours.proc.pid), portkey: portkey ? rssMB(portkey.proc.pid) : undefined };
+    const idle: Record<string, number | undefined> = {
+      upstream: rssMB(upstream.proc.pid),
+      us: rssMB(ours.proc.pid),
+      portkey: portkey ? rssMB(portkey.proc.pid) : undefined,
+    };
     log(`idle RSS: Interference ${mb(idle.us)} MB, Portkey ${mb(idle.portkey)} MB, upstream ${mb(idle.upstream)} MB`);
 
     // --- sanity --------------------------------------------------------------------------
@@ -826,7 +886,9 @@ async function main(): Promise<void> {
           );
           if (result === undefined || (measured.foreignCpu ?? 0) < (result.foreignCpu ?? 0)) result = { ...measured };
           if ((measured.foreignCpu ?? 0) <= DISTURBED) break;
-          log(`  WARNING: processes the bench did not start used ${pct(measured.foreignCpu)} of a core during this run${attempt < options.retries ? '; running it again' : '; keeping the least disturbed run'}`);
+          log(
+            `  WARNING: processes the bench did not start used ${pct(measured.foreignCpu)} of a core during this run${attempt < options.retries ? '; running it again' : '; keeping the least disturbed run'}`,
+          );
         }
         if (result !== undefined) load.set(key(name, mode), result);
       }
@@ -849,13 +911,23 @@ async function main(): Promise<void> {
     // --- failover -------------------------------------------------------------------------
     log(`failover: ${deadIds.length} refusing providers, then ${options.failoverSamples} requests on one`);
     const failover = await measureFailover(started, options);
-    log(`  tried ${failover.triedCount} (p50 ${ms(failover.tried?.p50)} ms), skipped ${failover.skippedCount} (p50 ${ms(failover.skipped?.p50)} ms), baseline p50 ${ms(failover.baseline?.p50)} ms`);
+    log(
+      `  tried ${failover.triedCount} (p50 ${ms(failover.tried?.p50)} ms), skipped ${failover.skippedCount} (p50 ${ms(failover.skipped?.p50)} ms), baseline p50 ${ms(failover.baseline?.p50)} ms`,
+    );
 
     assertAlive('failover');
 
     // --- memory after the run --------------------------------------------------------------
-    const after: Record<string, number | undefined> = { upstream: rssMB(upstream.proc.pid), us: rssMB(ours.proc.pid), portkey: portkey ? rssMB(portkey.proc.pid) : undefined };
-    const peak: Record<string, number | undefined> = { upstream: peakRssMB(upstream.proc.pid), us: peakRssMB(ours.proc.pid), portkey: portkey ? peakRssMB(portkey.proc.pid) : undefined };
+    const after: Record<string, number | undefined> = {
+      upstream: rssMB(upstream.proc.pid),
+      us: rssMB(ours.proc.pid),
+      portkey: portkey ? rssMB(portkey.proc.pid) : undefined,
+    };
+    const peak: Record<string, number | undefined> = {
+      upstream: peakRssMB(upstream.proc.pid),
+      us: peakRssMB(ours.proc.pid),
+      portkey: portkey ? peakRssMB(portkey.proc.pid) : undefined,
+    };
 
     // --- profile ------------------------------------------------------------------------------
     let profile: ProfileSummary | undefined;
@@ -866,7 +938,23 @@ async function main(): Promise<void> {
     }
 
     // --- report -----------------------------------------------------------------------------
-    const report = buildReport({ options, host, date, gateway: gateway.how, busyBefore, sequentialForeign, active, idle, after, peak, load, sequential, checks, failover, profile });
+    const report = buildReport({
+      options,
+      host,
+      date,
+      gateway: gateway.how,
+      busyBefore,
+      sequentialForeign,
+      active,
+      idle,
+      after,
+      peak,
+      load,
+      sequential,
+      checks,
+      failover,
+      profile,
+    });
     // A smoke run must not replace the figures of the last full run (the README's source).
     const resultsFile = path.join(resultsDir, options.quick ? 'quick.json' : 'latest.json');
     writeFileSync(resultsFile, `${JSON.stringify(report.json, null, 2)}\n`);
@@ -955,7 +1043,7 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
   }
   const mainTable = table(
     [
-      "scenario",
+      'scenario',
       `rps (c=${options.connections})`,
       'p50 / p99 ms',
       'c=1 p50 / p99 ms',
@@ -998,9 +1086,15 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
     const values = modes.map((mode) => get(load, name, mode)?.rssPeakMB).filter((v): v is number => v !== undefined);
     return values.length > 0 ? Math.max(...values) : undefined;
   };
-  second.push(['Interference RSS: idle (fresh) / peak under load / idle after the run / VmHWM', `${mb(input.idle.us)} / ${mb(loadPeak('us'))} / ${mb(input.after.us)} / ${mb(input.peak.us)} MB`]);
+  second.push([
+    'Interference RSS: idle (fresh) / peak under load / idle after the run / VmHWM',
+    `${mb(input.idle.us)} / ${mb(loadPeak('us'))} / ${mb(input.after.us)} / ${mb(input.peak.us)} MB`,
+  ]);
   if (input.active.includes('portkey')) {
-    second.push(['Portkey RSS: idle (fresh) / peak under load / idle after the run / VmHWM', `${mb(input.idle.portkey)} / ${mb(loadPeak('portkey'))} / ${mb(input.after.portkey)} / ${mb(input.peak.portkey)} MB`]);
+    second.push([
+      'Portkey RSS: idle (fresh) / peak under load / idle after the run / VmHWM',
+      `${mb(input.idle.portkey)} / ${mb(loadPeak('portkey'))} / ${mb(input.after.portkey)} / ${mb(input.peak.portkey)} MB`,
+    ]);
   }
   second.push(['upstream fake RSS: idle / VmHWM', `${mb(input.idle.upstream)} / ${mb(input.peak.upstream)} MB`]);
   const cpuLine = (name: TargetName): string => {
@@ -1011,7 +1105,10 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
   second.push([`CPU at c=${options.connections}, JSON / SSE: Interference`, cpuLine('us')]);
   if (input.active.includes('portkey')) second.push([`CPU at c=${options.connections}, JSON / SSE: Portkey`, cpuLine('portkey')]);
   const directJson = get(load, 'direct', 'json');
-  second.push([`CPU at c=${options.connections}, direct JSON: upstream / autocannon`, `${pct(directJson?.upstreamCpu)} / ${pct(directJson?.loadgenCpu)} of a core`]);
+  second.push([
+    `CPU at c=${options.connections}, direct JSON: upstream / autocannon`,
+    `${pct(directJson?.upstreamCpu)} / ${pct(directJson?.loadgenCpu)} of a core`,
+  ]);
   const foreign = [...load.values()].map((l) => l.foreignCpu).filter((v): v is number => v !== undefined);
   const worstForeign = Math.max(input.busyBefore ?? 0, input.sequentialForeign ?? 0, ...foreign);
   const disturbed = worstForeign > DISTURBED;
@@ -1021,7 +1118,9 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
   ]);
   second.push([
     'x-interference-overhead-ms (c=1, JSON / SSE)',
-    usJsonOverhead || usSseOverhead ? `p50 ${ms(usJsonOverhead?.p50)} / ${ms(usSseOverhead?.p50)}, p99 ${ms(usJsonOverhead?.p99)} / ${ms(usSseOverhead?.p99)} ms` : 'header not sent',
+    usJsonOverhead || usSseOverhead
+      ? `p50 ${ms(usJsonOverhead?.p50)} / ${ms(usSseOverhead?.p50)}, p99 ${ms(usJsonOverhead?.p99)} / ${ms(usSseOverhead?.p99)} ms`
+      : 'header not sent',
   ]);
   const events = (name: TargetName): string => {
     const s = get(sequential, name, 'sse')?.events;
@@ -1032,10 +1131,14 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
   };
   second.push([`SSE events per stream (upstream sends ${STREAM_EVENTS} + [DONE])`, input.active.map((name) => `${label[name]} ${events(name)}`).join('; ')]);
   const checkLine = input.active
-    .map((name) => modes.map((mode) => {
-      const c = get(checks, name, mode);
-      return c === undefined ? '' : `${label[name]} ${mode.toUpperCase()} ${c.ok}/${c.requests}`;
-    }).join(', '))
+    .map((name) =>
+      modes
+        .map((mode) => {
+          const c = get(checks, name, mode);
+          return c === undefined ? '' : `${label[name]} ${mode.toUpperCase()} ${c.ok}/${c.requests}`;
+        })
+        .join(', '),
+    )
     .join('; ');
   second.push([`verified bodies at c=${options.connections}`, checkLine]);
   const secondTable = table(['failover and memory', 'measured'], second);
@@ -1057,16 +1160,49 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
   const failoverCost = (failover.tried?.p50 ?? NaN) - (baselineP50 ?? NaN);
   const judge = (ok: boolean, value: number): boolean | null => (Number.isFinite(value) ? ok : null);
   const targets: TargetCheck[] = [
-    { target: `JSON rps, c=${options.connections}`, goal: `≥ ${int(needJson)}`, measured: int(usJson?.rps), pass: judge((usJson?.rps ?? 0) >= needJson, usJson?.rps ?? NaN) },
-    { target: `SSE rps, c=${options.connections}`, goal: `≥ ${int(needSse)}`, measured: int(usSse?.rps), pass: judge((usSse?.rps ?? 0) >= needSse, usSse?.rps ?? NaN) },
+    {
+      target: `JSON rps, c=${options.connections}`,
+      goal: `≥ ${int(needJson)}`,
+      measured: int(usJson?.rps),
+      pass: judge((usJson?.rps ?? 0) >= needJson, usJson?.rps ?? NaN),
+    },
+    {
+      target: `SSE rps, c=${options.connections}`,
+      goal: `≥ ${int(needSse)}`,
+      measured: int(usSse?.rps),
+      pass: judge((usSse?.rps ?? 0) >= needSse, usSse?.rps ?? NaN),
+    },
     { target: 'added JSON latency c=1, p50', goal: '≤ +0.150 ms', measured: signed(addedJsonP50), pass: judge(addedJsonP50 <= 0.15, addedJsonP50) },
     { target: 'added JSON latency c=1, p99', goal: '≤ +0.500 ms', measured: signed(addedJsonP99), pass: judge(addedJsonP99 <= 0.5, addedJsonP99) },
     { target: 'added time to first SSE event c=1, p50', goal: '≤ +0.300 ms', measured: signed(addedFirst), pass: judge(addedFirst <= 0.3, addedFirst) },
-    { target: 'idle RSS (fresh, embedded model not loaded)', goal: '≤ 60 MB', measured: `${mb(input.idle.us)} MB`, pass: judge((input.idle.us ?? Infinity) <= 60, input.idle.us ?? NaN) },
-    { target: `RSS serving c=${options.connections} (peak sampled)`, goal: '≤ 150 MB', measured: `${mb(loadPeak('us'))} MB`, pass: judge((loadPeak('us') ?? Infinity) <= 150, loadPeak('us') ?? NaN) },
-    { target: 'failover: refused provider, cost before the next (p50)', goal: '≤ +1 ms', measured: signed(failoverCost), pass: judge(failoverCost <= 1, failoverCost) },
+    {
+      target: 'idle RSS (fresh, embedded model not loaded)',
+      goal: '≤ 60 MB',
+      measured: `${mb(input.idle.us)} MB`,
+      pass: judge((input.idle.us ?? Infinity) <= 60, input.idle.us ?? NaN),
+    },
+    {
+      target: `RSS serving c=${options.connections} (peak sampled)`,
+      goal: '≤ 150 MB',
+      measured: `${mb(loadPeak('us'))} MB`,
+      pass: judge((loadPeak('us') ?? Infinity) <= 150, loadPeak('us') ?? NaN),
+    },
+    {
+      target: 'failover: refused provider, cost before the next (p50)',
+      goal: '≤ +1 ms',
+      measured: signed(failoverCost),
+      pass: judge(failoverCost <= 1, failoverCost),
+    },
   ];
-  const badUs = modes.reduce((sum, mode) => sum + (get(load, 'us', mode)?.non2xx ?? 0) + (get(load, 'us', mode)?.errors ?? 0) + (get(checks, 'us', mode)?.failed ?? 0) + (get(sequential, 'us', mode)?.failed ?? 0), 0);
+  const badUs = modes.reduce(
+    (sum, mode) =>
+      sum +
+      (get(load, 'us', mode)?.non2xx ?? 0) +
+      (get(load, 'us', mode)?.errors ?? 0) +
+      (get(checks, 'us', mode)?.failed ?? 0) +
+      (get(sequential, 'us', mode)?.failed ?? 0),
+    0,
+  );
   targets.push({ target: 'non-2xx, errors, incomplete streams through us', goal: '0', measured: String(badUs), pass: badUs === 0 });
   const targetTable = table(
     ['target (issue 4)', 'goal', 'measured', ''],
@@ -1106,7 +1242,10 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
           .map(([name, value]) => [name, value.toFixed(1)]),
       ),
       '',
-      table(['function', 'where', 'self %'], input.profile.top.slice(0, 15).map((entry) => [entry.fn, entry.where, entry.selfPct.toFixed(1)])),
+      table(
+        ['function', 'where', 'self %'],
+        input.profile.top.slice(0, 15).map((entry) => [entry.fn, entry.where, entry.selfPct.toFixed(1)]),
+      ),
       '',
     );
   }

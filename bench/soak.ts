@@ -31,7 +31,12 @@ function rssMB(pid: number): number {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
-async function startChild(args: string[], env: Record<string, string>, ready: RegExp, stream: 'stdout' | 'stderr'): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+async function startChild(
+  args: string[],
+  env: Record<string, string>,
+  ready: RegExp,
+  stream: 'stdout' | 'stderr',
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(process.execPath, args, { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let text = '';
@@ -99,7 +104,8 @@ async function main(): Promise<void> {
     const pid = gateway.child.pid as number;
     const idleBefore = rssMB(pid);
     const agent = new Agent({ connections: clients, keepAliveTimeout: 30_000 });
-    const body = (stream: boolean, provider: string) => JSON.stringify({ model: 'gpt-4o-mini', provider, stream, messages: [{ role: 'user', content: 'Say hello' }] });
+    const body = (stream: boolean, provider: string) =>
+      JSON.stringify({ model: 'gpt-4o-mini', provider, stream, messages: [{ role: 'user', content: 'Say hello' }] });
     const bodies = [body(false, 'Bench'), body(true, 'Bench')];
     const evilBodies = [body(false, 'Evil Bench'), body(true, 'Evil Bench')];
     const counts = { ok: 0, non2xx: 0, errors: 0, incompleteStreams: 0, viaEvil: 0 };

@@ -18,7 +18,8 @@ export async function banner(registry: Registry, config: Config, url: string, ve
     `  providers with keys:  ${keyed.length > 0 ? keyed.map((entry) => entry.provider.id).join(', ') : 'none yet (set a key such as GROQ_API_KEY or OPENAI_API_KEY; GET /v1/providers says which)'}`,
   );
   const custom = entries.filter((entry) => entry.configuredByUser && entry.serverKey === undefined && !localServers.includes(entry.provider.id));
-  if (custom.length > 0) lines.push(`  configured, no key:   ${custom.map((entry) => `${entry.provider.id} (${entry.provider.baseUrl ?? 'custom'})`).join(', ')}`);
+  if (custom.length > 0)
+    lines.push(`  configured, no key:   ${custom.map((entry) => `${entry.provider.id} (${entry.provider.baseUrl ?? 'custom'})`).join(', ')}`);
   const publicOnes = entries.filter((entry) => entry.publicHosts !== undefined && entry.provider.parent !== 'HuggingSpace');
   if (publicOnes.length > 0) {
     const names = publicOnes.map((entry) => `${entry.provider.id} (${(entry.publicHosts ?? []).join(', ')})`).join(', ');

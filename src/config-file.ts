@@ -105,7 +105,13 @@ function duplicateIds(where: string, providers: unknown[]): ConfigProblem[] {
     if (typeof id !== 'string') return;
     const first = seen.get(id.toLowerCase());
     if (first === undefined) seen.set(id.toLowerCase(), index);
-    else problems.push({ where, path: `providers[${index}].id`, found: show(id), expected: `an id not used before (providers[${first}] has it already; ids are case-insensitive)` });
+    else
+      problems.push({
+        where,
+        path: `providers[${index}].id`,
+        found: show(id),
+        expected: `an id not used before (providers[${first}] has it already; ids are case-insensitive)`,
+      });
   });
   return problems;
 }
@@ -149,7 +155,7 @@ function similar(a: string, b: string): boolean {
   if (x === y || (Math.min(x.length, y.length) >= 4 && (x.startsWith(y) || y.startsWith(x)))) return true;
   if (Math.abs(x.length - y.length) > 1) return false;
   let edits = 0;
-  for (let i = 0, j = 0; i < x.length || j < y.length; ) {
+  for (let i = 0, j = 0; i < x.length || j < y.length;) {
     if (x[i] === y[j]) {
       i++;
       j++;

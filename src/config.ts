@@ -115,8 +115,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), cli: Com
   const read = new EnvReader(env, problems);
   const localModel = env.INTERFERENCE_LOCAL_MODEL || defaultLocalModel;
   const warnings: string[] = [];
-  if (env.INTERFERENCE_LOCAL_MODEL && !/^(hf:|huggingface:|hf\.co\/|huggingface\.co\/|https?:\/\/)/i.test(localModel) && !existsSync(path.resolve(cwd, localModel))) {
-    warnings.push(`INTERFERENCE_LOCAL_MODEL points at ${path.resolve(cwd, localModel)}, which does not exist: the embedded model (Local) cannot answer until it does`);
+  if (
+    env.INTERFERENCE_LOCAL_MODEL &&
+    !/^(hf:|huggingface:|hf\.co\/|huggingface\.co\/|https?:\/\/)/i.test(localModel) &&
+    !existsSync(path.resolve(cwd, localModel))
+  ) {
+    warnings.push(
+      `INTERFERENCE_LOCAL_MODEL points at ${path.resolve(cwd, localModel)}, which does not exist: the embedded model (Local) cannot answer until it does`,
+    );
   }
   const config: Config = {
     host: cli.host ?? (env.HOST || '127.0.0.1'),
@@ -193,7 +199,9 @@ function readConfigFile(file: string): { file: ConfigFile } | { problems: Config
     value = JSON.parse(text);
   } catch (error) {
     const detail = error instanceof Error ? error.message : 'parse error';
-    return { problems: [{ where: file, path: '(the whole file)', found: `text that is not JSON (${detail})`, expected: 'a JSON object like {"providers": [...]}' }] };
+    return {
+      problems: [{ where: file, path: '(the whole file)', found: `text that is not JSON (${detail})`, expected: 'a JSON object like {"providers": [...]}' }],
+    };
   }
   return parseConfigFile(file, value);
 }
@@ -247,7 +255,12 @@ function nonEmpty(value: string | undefined): string | undefined {
 /** `INTERFERENCE_CORS_ORIGINS` (a comma list) or the file's `corsOrigins`: origins like `https://app.example`, or `*`. */
 function corsOrigins(raw: string | undefined, fromFile: string[] | undefined, file: string, problems: ConfigProblem[]): string[] {
   const fromEnv = raw !== undefined && raw.trim() !== '';
-  const list = fromEnv ? raw.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '') : (fromFile ?? []);
+  const list = fromEnv
+    ? raw
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter((origin) => origin !== '')
+    : (fromFile ?? []);
   const out: string[] = [];
   list.forEach((origin, index) => {
     if (origin === '*') {

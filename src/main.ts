@@ -39,7 +39,12 @@ function readVersion(): string {
 /** Builds and starts the gateway; used by the CLI and by tests (port 0). */
 export async function startServer(config: Config, registry: Registry = buildRegistry(config)): Promise<RunningServer> {
   const policy: RoutingPolicy = {
-    health: new HealthBook({ threshold: config.breaker.failures, cooldownMs: config.breaker.cooldownMs, maxCooldownMs: config.breaker.maxCooldownMs, window: 50 }),
+    health: new HealthBook({
+      threshold: config.breaker.failures,
+      cooldownMs: config.breaker.cooldownMs,
+      maxCooldownMs: config.breaker.maxCooldownMs,
+      window: 50,
+    }),
     retries: config.retries.count,
     retryBaseMs: config.retries.baseMs,
     retryMaxWaitMs: config.retries.maxWaitMs,
@@ -47,7 +52,12 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     firstContentMs: config.deadlines.firstContentMs,
     requestMs: config.deadlines.requestMs,
     onInternalError: (provider, error) =>
-      logEvent({ level: 'error', event: 'internal_error_in_attempt', provider, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+      logEvent({
+        level: 'error',
+        event: 'internal_error_in_attempt',
+        provider,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      }),
   };
   const app = createApp({
     policy,
@@ -189,7 +199,15 @@ async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (error instanceof ConfigError) {
       const count = error.problems.length;
-      fail(2, count > 1 ? `the configuration has ${count} problems:\n${error.message.split('\n').map((line) => `  - ${line}`).join('\n')}` : error.message);
+      fail(
+        2,
+        count > 1
+          ? `the configuration has ${count} problems:\n${error.message
+              .split('\n')
+              .map((line) => `  - ${line}`)
+              .join('\n')}`
+          : error.message,
+      );
     }
     throw error;
   }
@@ -202,9 +220,14 @@ async function main(argv: string[]): Promise<void> {
     running = await startServer(config, registry);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') fail(1, `port ${config.port} on ${config.host} is already in use (another Interference?). Stop that process, or choose another port with --port or PORT.`);
+    if (code === 'EADDRINUSE')
+      fail(
+        1,
+        `port ${config.port} on ${config.host} is already in use (another Interference?). Stop that process, or choose another port with --port or PORT.`,
+      );
     if (code === 'EACCES') fail(1, `no permission to listen on port ${config.port} (ports below 1024 need privileges); choose another with --port or PORT.`);
-    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') fail(1, `cannot listen on ${config.host}: no such address on this machine; use --host 127.0.0.1 (or 0.0.0.0 for every interface).`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+      fail(1, `cannot listen on ${config.host}: no such address on this machine; use --host 127.0.0.1 (or 0.0.0.0 for every interface).`);
     throw error;
   }
   process.stderr.write(await banner(running.registry, config, running.url, version));
@@ -223,7 +246,10 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) process.exit(1); // a second signal: stop now
     stopping = true;
     process.stderr.write(`${signal}: finishing in-flight requests (up to ${config.shutdownMs} ms)\n`);
-    running.close(config.shutdownMs).then(() => process.exit(0), () => process.exit(1));
+    running.close(config.shutdownMs).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -292,7 +318,7 @@ function fail(code: number, message: string): never {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
   main(process.argv.slice(2)).catch((error: unknown) => {
-    process.stderr.write(`interference: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.stderr.write(`interference: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   });
 }

@@ -654,12 +654,13 @@ describe('j. hostile clients', () => {
     await evil?.stop();
   });
 
-  const slowBodyHead =
-    'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"messages';
+  const slowBodyHead = 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"messages';
 
   test('1. slow headers (one byte per 300 ms): 408 and closed within ~1–3 s', async () => {
-    const w = await watched(gw, 'slow headers', () =>
-      rawClient(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { drip: `X-Slow: ${'a'.repeat(64)}`, dripMs: 300 }).result,
+    const w = await watched(
+      gw,
+      'slow headers',
+      () => rawClient(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { drip: `X-Slow: ${'a'.repeat(64)}`, dripMs: 300 }).result,
     );
     const { text, closedMs } = w.value;
     assert.equal(statusOf(text), 408, `the server answered: ${JSON.stringify(text.slice(0, 200))}`);

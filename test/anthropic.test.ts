@@ -122,7 +122,13 @@ describe('Anthropic provider: request translation', () => {
       max_tokens: defaultMaxTokens,
       system: 'Be brief.\n\nAnswer in English.',
       messages: [
-        { role: 'user', content: [{ type: 'text', text: 'Hello' }, { type: 'text', text: 'Are you there?' }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Hello' },
+            { type: 'text', text: 'Are you there?' },
+          ],
+        },
         { role: 'assistant', content: [{ type: 'text', text: 'Yes.' }] },
         { role: 'user', content: [{ type: 'text', text: 'Good.' }] },
       ],
@@ -157,7 +163,14 @@ describe('Anthropic provider: request translation', () => {
 
   test('tools, tool_choice, tool calls and tool results across turns', async () => {
     const tools = [
-      { type: 'function', function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'Weather for a city',
+          parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        },
+      },
       { type: 'function', function: { name: 'get_time' } },
     ];
     const messages = [
@@ -177,7 +190,11 @@ describe('Anthropic provider: request translation', () => {
     await completion(provider, { messages, tools, tool_choice: 'required' } as Partial<ChatRequest>);
     const body = sentBody(fake);
     assert.deepEqual(body.tools, [
-      { name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+      {
+        name: 'get_weather',
+        description: 'Weather for a city',
+        input_schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+      },
       { name: 'get_time', input_schema: { type: 'object', properties: {} } },
     ]);
     assert.deepEqual(body.tool_choice, { type: 'any' });
@@ -203,7 +220,10 @@ describe('Anthropic provider: request translation', () => {
     const cases: Array<[unknown, unknown, boolean?]> = [
       ['auto', { type: 'auto' }],
       ['none', { type: 'none' }],
-      [{ type: 'function', function: { name: 'get_time' } }, { type: 'tool', name: 'get_time' }],
+      [
+        { type: 'function', function: { name: 'get_time' } },
+        { type: 'tool', name: 'get_time' },
+      ],
       [undefined, { type: 'auto', disable_parallel_tool_use: true }, false],
       ['required', { type: 'any', disable_parallel_tool_use: true }, false],
     ];
@@ -222,7 +242,10 @@ describe('Anthropic provider: request translation', () => {
     ];
     await rejects(chat(provider, { messages: badArgs } as Partial<ChatRequest>), 'bad_request', (e) => assert.match(e.message, /not valid JSON/));
     await rejects(chat(provider, { n: 2 }), 'bad_request');
-    await rejects(chat(provider, { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: '', format: 'wav' } }] }] }), 'bad_request');
+    await rejects(
+      chat(provider, { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: '', format: 'wav' } }] }] }),
+      'bad_request',
+    );
     await rejects(chat(provider, { messages: [{ role: 'system', content: 'only a system prompt' }] }), 'bad_request');
     await rejects(chat(provider, { messages: [{ role: 'function', name: 'f', content: 'r' }] }), 'bad_request');
     assert.equal(fake.requests.length, before);
@@ -246,7 +269,11 @@ describe('Anthropic provider: request translation', () => {
     const source = { type: 'base64', media_type: 'image/png', data: TINY_PNG.toString('base64') };
     assert.deepEqual((sentBody(fake).messages as unknown[])[0], {
       role: 'user',
-      content: [{ type: 'text', text: 'Compare' }, { type: 'image', source }, { type: 'image', source }],
+      content: [
+        { type: 'text', text: 'Compare' },
+        { type: 'image', source },
+        { type: 'image', source },
+      ],
     });
     const download = fake.requests.find((request) => request.path === '/files/tiny.png');
     assert.ok(download !== undefined);
@@ -266,7 +293,10 @@ describe('Anthropic provider: request translation', () => {
     const done = await completion(provider, { response_format });
     const body = sentBody(fake);
     assert.deepEqual(body.tool_choice, { type: 'tool', name: jsonToolName });
-    assert.deepEqual((body.tools as Array<{ name: string; input_schema: unknown }>).map((t) => [t.name, t.input_schema]), [[jsonToolName, schema]]);
+    assert.deepEqual(
+      (body.tools as Array<{ name: string; input_schema: unknown }>).map((t) => [t.name, t.input_schema]),
+      [[jsonToolName, schema]],
+    );
     assert.deepEqual(JSON.parse(done.choices[0]?.message.content ?? ''), { answer: '42' });
     assert.equal(done.choices[0]?.finish_reason, 'stop');
     assert.equal(done.choices[0]?.message.tool_calls, undefined);
@@ -277,7 +307,10 @@ describe('Anthropic provider: request translation', () => {
     assert.equal(chunks.find((chunk) => chunk.choices[0]?.finish_reason)?.choices[0]?.finish_reason, 'stop');
 
     // With tools of its own the request keeps them; the schema becomes an instruction.
-    await completion(provider, { response_format, tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }] } as Partial<ChatRequest>);
+    await completion(provider, {
+      response_format,
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+    } as Partial<ChatRequest>);
     assert.match(String(sentBody(fake).system), /JSON Schema \(reply\)/);
     assert.equal(sentBody(fake).tool_choice, undefined);
 
@@ -374,7 +407,9 @@ describe('Anthropic provider: responses', () => {
     }
     assert.deepEqual([...calls], [[0, { id: 'toolu_01NRLabsLyVHZPKxbKvkfSMn', name: 'get_weather', arguments: '{"location": "Paris"}' }]]);
     const opening = chunks.find((chunk) => chunk.choices[0]?.delta.tool_calls !== undefined);
-    assert.deepEqual(opening?.choices[0]?.delta.tool_calls, [{ index: 0, id: 'toolu_01NRLabsLyVHZPKxbKvkfSMn', type: 'function', function: { name: 'get_weather', arguments: '' } }]);
+    assert.deepEqual(opening?.choices[0]?.delta.tool_calls, [
+      { index: 0, id: 'toolu_01NRLabsLyVHZPKxbKvkfSMn', type: 'function', function: { name: 'get_weather', arguments: '' } },
+    ]);
     assert.equal(text(chunks), "I'll check the weather in Paris.");
     assert.equal(chunks.at(-2)?.choices[0]?.finish_reason, 'tool_calls');
     assert.deepEqual(chunks.at(-1)?.usage, { prompt_tokens: 377, completion_tokens: 65, total_tokens: 442, prompt_tokens_details: { cached_tokens: 0 } });
@@ -461,7 +496,12 @@ describe('Anthropic provider: failures', () => {
     await rejects(chat(provider, {}), 'auth');
     fake.setBehaviour({ kind: 'status', status: 400, body: '{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}' });
     await rejects(chat(provider, {}), 'bad_request', (e) => assert.match(e.message, /prompt is too long/));
-    fake.setBehaviour({ kind: 'status', status: 413, body: '<html><body>413 Request Entity Too Large</body></html>', headers: { 'content-type': 'text/html' } });
+    fake.setBehaviour({
+      kind: 'status',
+      status: 413,
+      body: '<html><body>413 Request Entity Too Large</body></html>',
+      headers: { 'content-type': 'text/html' },
+    });
     await rejects(chat(provider, {}), 'bad_request', (e) => assert.match(e.message, /413 Request Entity Too Large/));
     fake.setBehaviour({ kind: 'status', status: 302, body: '', headers: { location: 'https://elsewhere.example/' } });
     await rejects(chat(provider, {}), 'bad_response', (e) => assert.match(e.message, /redirect/));
@@ -567,7 +607,10 @@ describe('Anthropic fake: validates like the API', () => {
     assert.match((await post({ ...ok, messages: [{ role: 'system', content: 's' }, ...ok.messages] })).error.message, /Unexpected role "system"/);
     assert.match((await post({ ...ok, messages: [...ok.messages, ...ok.messages] })).error.message, /roles must alternate/);
     const toolResult = { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_x', content: 'r' }] };
-    assert.match((await post({ ...ok, messages: [...ok.messages, { role: 'assistant', content: 'a' }, toolResult] })).error.message, /unexpected `tool_use_id`/);
+    assert.match(
+      (await post({ ...ok, messages: [...ok.messages, { role: 'assistant', content: 'a' }, toolResult] })).error.message,
+      /unexpected `tool_use_id`/,
+    );
     const toolUse = { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_y', name: 'f', input: {} }] };
     assert.match((await post({ ...ok, messages: [...ok.messages, toolUse, { role: 'user', content: 'no result' }] })).error.message, /without `tool_result`/);
   });

@@ -34,7 +34,15 @@ describe('capabilities and warnings', () => {
     assert.equal(body.error.code, 'unsupported_feature');
     assert.equal(body.error.param, 'provider');
     assert.match(body.error.message, /^Local does not support tools \(function calling\)/);
-    const image = [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } }] }];
+    const image = [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'What is this?' },
+          { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+        ],
+      },
+    ];
     const vision = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: image });
     assert.equal(vision.status, 400);
     assert.match(((await vision.json()) as { error: { message: string } }).error.message, /vision/);
@@ -53,7 +61,11 @@ describe('capabilities and warnings', () => {
       assert.match(((await response.json()) as { error: { message: string } }).error.message, /Local: skipped: Local does not support tools/);
       assert.equal(mistral.requests.length - before, 1);
       // Without tools the same request reaches the embedded model.
-      const plain = await gateway.post('/v1/chat/completions', { model: 'mistral-small-latest', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 5 });
+      const plain = await gateway.post('/v1/chat/completions', {
+        model: 'mistral-small-latest',
+        messages: [{ role: 'user', content: 'Once upon a time' }],
+        max_tokens: 5,
+      });
       assert.equal(plain.status, 200);
       assert.equal(plain.headers.get('x-interference-provider'), 'Local');
     } finally {
@@ -62,19 +74,36 @@ describe('capabilities and warnings', () => {
   });
 
   test('fields the provider ignores come back as warnings, never silently', async () => {
-    const response = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, seed: 7, user: 'u-1', temperature: 0.5 });
+    const response = await gateway.post('/v1/chat/completions', {
+      provider: 'Mistral',
+      model: 'mistral-small-latest',
+      messages: userMessage,
+      seed: 7,
+      user: 'u-1',
+      temperature: 0.5,
+    });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('x-interference-warnings'), 'user is not supported by Mistral and was not sent');
     // Mistral's own names, through its declaration's hook: the seed is `random_seed`.
     const sent = mistral.requests.at(-1)?.body as Record<string, unknown>;
     assert.deepEqual([sent.seed, sent.random_seed, sent.user, sent.temperature], [undefined, 7, undefined, 0.5]);
-    const capped = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, max_completion_tokens: 12 });
+    const capped = await gateway.post('/v1/chat/completions', {
+      provider: 'Mistral',
+      model: 'mistral-small-latest',
+      messages: userMessage,
+      max_completion_tokens: 12,
+    });
     assert.equal(capped.headers.get('x-interference-warnings'), null);
     const cappedBody = mistral.requests.at(-1)?.body as Record<string, unknown>;
     assert.deepEqual([cappedBody.max_tokens, cappedBody.max_completion_tokens], [12, undefined]);
     const clean = await gateway.post('/v1/chat/completions', { provider: 'Mistral', model: 'mistral-small-latest', messages: userMessage, temperature: 0.5 });
     assert.equal(clean.headers.get('x-interference-warnings'), null);
-    const local = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: [{ role: 'user', content: 'Once' }], max_tokens: 3, logit_bias: { '1': 2 } });
+    const local = await gateway.post('/v1/chat/completions', {
+      provider: 'Local',
+      messages: [{ role: 'user', content: 'Once' }],
+      max_tokens: 3,
+      logit_bias: { '1': 2 },
+    });
     assert.equal(local.status, 200);
     assert.match(local.headers.get('x-interference-warnings') ?? '', /^logit_bias is not supported by Local/);
   });
@@ -85,7 +114,14 @@ describe('capabilities and warnings', () => {
     const claude = await startGateway({ env: { ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_API_KEY: 'anthropic-test-key' } });
     try {
       for (const stream of [false, true]) {
-        const response = await claude.post('/v1/chat/completions', { provider: 'Anthropic', model: 'claude-sonnet-5', messages: userMessage, temperature: 1.5, top_p: 0.9, stream });
+        const response = await claude.post('/v1/chat/completions', {
+          provider: 'Anthropic',
+          model: 'claude-sonnet-5',
+          messages: userMessage,
+          temperature: 1.5,
+          top_p: 0.9,
+          stream,
+        });
         assert.equal(response.status, 200);
         await response.text();
         const warnings = response.headers.get('x-interference-warnings') ?? '';
@@ -102,15 +138,31 @@ describe('capabilities and warnings', () => {
 
   test("an upstream's own finish reason is kept as native_finish_reason beside the mapped one", () => {
     const completion = normalizeCompletion(
-      { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'eos' as never, logprobs: null }] } as ChatCompletion,
+      {
+        id: 'c',
+        object: 'chat.completion',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'eos' as never, logprobs: null }],
+      } as ChatCompletion,
       'P',
       'm',
     );
     assert.deepEqual([completion.choices[0]?.finish_reason, completion.choices[0]?.native_finish_reason], ['stop', 'eos']);
-    const chunk = normalizeChunk({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'end_turn' as never }] } as ChatChunk, 'P', 'm');
+    const chunk = normalizeChunk(
+      { id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'end_turn' as never }] } as ChatChunk,
+      'P',
+      'm',
+    );
     assert.deepEqual([chunk.choices[0]?.finish_reason, chunk.choices[0]?.native_finish_reason], ['stop', 'end_turn']);
     const known = normalizeCompletion(
-      { id: 'c', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'length', logprobs: null }] } as ChatCompletion,
+      {
+        id: 'c',
+        object: 'chat.completion',
+        created: 1,
+        model: 'm',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'x' }, finish_reason: 'length', logprobs: null }],
+      } as ChatCompletion,
       'P',
       'm',
     );

@@ -42,10 +42,15 @@ function cli(args: string[], options: { file?: unknown; env?: Record<string, str
     ...options.env,
   };
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', tsxLoader, path.join(repoRoot, 'src/main.ts'), ...args], { cwd: dir, env, timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', tsxLoader, path.join(repoRoot, 'src/main.ts'), ...args],
+      { cwd: dir, env, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -78,23 +83,72 @@ const broken: BrokenCase[] = [
   { name: 'providers is not an array', file: { providers: { id: 'Groq' } }, says: ['providers: found {"id":"Groq"}', 'expected an array of provider entries'] },
   { name: 'a provider without an id', file: { providers: [{ apiKey: 'k' }] }, says: ['providers[0].id: found nothing', 'expected a provider id'] },
   { name: 'an id with a space', file: { providers: [{ id: 'my provider' }] }, says: ['providers[0].id: found "my provider"', 'ASCII letters'] },
-  { name: 'a base URL without a scheme', file: { providers: [{ id: 'Ollama', baseUrl: 'localhost:11434/v1' }] }, says: ['providers[0].baseUrl: found "localhost:11434/v1"', 'absolute http(s) URL'] },
-  { name: 'an unknown api', file: { providers: [{ id: 'Mine', api: 'grpc', baseUrl: 'http://127.0.0.1:9/v1' }] }, says: ['providers[0].api: found "grpc"', 'one of "openai"'] },
-  { name: 'duplicate ids', file: { providers: [{ id: 'Groq', apiKey: 'a' }, { id: 'groq', apiKey: 'b' }] }, says: ['providers[1].id: found "groq"', 'not used before'] },
-  { name: 'models as a string', file: { providers: [{ id: 'Ollama', models: 'llama3' }] }, says: ['providers[0].models: found "llama3"', 'an array of model ids'] },
+  {
+    name: 'a base URL without a scheme',
+    file: { providers: [{ id: 'Ollama', baseUrl: 'localhost:11434/v1' }] },
+    says: ['providers[0].baseUrl: found "localhost:11434/v1"', 'absolute http(s) URL'],
+  },
+  {
+    name: 'an unknown api',
+    file: { providers: [{ id: 'Mine', api: 'grpc', baseUrl: 'http://127.0.0.1:9/v1' }] },
+    says: ['providers[0].api: found "grpc"', 'one of "openai"'],
+  },
+  {
+    name: 'duplicate ids',
+    file: {
+      providers: [
+        { id: 'Groq', apiKey: 'a' },
+        { id: 'groq', apiKey: 'b' },
+      ],
+    },
+    says: ['providers[1].id: found "groq"', 'not used before'],
+  },
+  {
+    name: 'models as a string',
+    file: { providers: [{ id: 'Ollama', models: 'llama3' }] },
+    says: ['providers[0].models: found "llama3"', 'an array of model ids'],
+  },
   { name: 'a timeout as text', file: { timeouts: { connectMs: '10s' } }, says: ['timeouts.connectMs: found "10s"', 'milliseconds'] },
   { name: 'an unknown timeout', file: { timeouts: { connect: 1000 } }, says: ['timeouts.connect: found an unknown key', '"connectMs"?'] },
   { name: 'a file that is not JSON', file: '{oops', says: ['(the whole file): found text that is not JSON', 'expected a JSON object'] },
   { name: 'a top-level array', file: [], says: ['(top level): found []', 'expected a JSON object'] },
-  { name: 'a new id without "api"', file: { providers: [{ id: 'MyLab', baseUrl: 'http://127.0.0.1:9/v1' }] }, says: ['providers[0].id: found "MyLab", which is not a built-in provider', '"api" ("openai"'] },
-  { name: 'a custom provider without a base URL', file: { providers: [{ id: 'MyLab', api: 'openai' }] }, says: ['providers[0].baseUrl: found nothing', 'MYLAB_BASE_URL'] },
-  { name: 'an origin with a path', file: { corsOrigins: ['https://app.example/chat'] }, says: ['corsOrigins[0]: found "https://app.example/chat"', 'an origin'] },
+  {
+    name: 'a new id without "api"',
+    file: { providers: [{ id: 'MyLab', baseUrl: 'http://127.0.0.1:9/v1' }] },
+    says: ['providers[0].id: found "MyLab", which is not a built-in provider', '"api" ("openai"'],
+  },
+  {
+    name: 'a custom provider without a base URL',
+    file: { providers: [{ id: 'MyLab', api: 'openai' }] },
+    says: ['providers[0].baseUrl: found nothing', 'MYLAB_BASE_URL'],
+  },
+  {
+    name: 'an origin with a path',
+    file: { corsOrigins: ['https://app.example/chat'] },
+    says: ['corsOrigins[0]: found "https://app.example/chat"', 'an origin'],
+  },
   { name: 'PORT as a word', env: { PORT: 'eighty' }, says: ['environment: PORT: found "eighty"', 'a whole number from 0 to 65535'] },
   { name: 'negative retries', env: { INTERFERENCE_RETRIES: '-1' }, says: ['INTERFERENCE_RETRIES: found "-1"', 'from 0 to 10'] },
-  { name: 'a base URL variable without a scheme', env: { GROQ_BASE_URL: 'api.groq.com/openai/v1' }, says: ['environment: GROQ_BASE_URL: found "api.groq.com/openai/v1"', 'absolute http(s) URL'] },
-  { name: 'an on/off setting as "maybe"', env: { INTERFERENCE_PUBLIC_PROVIDERS: 'maybe' }, says: ['INTERFERENCE_PUBLIC_PROVIDERS: found "maybe"', 'on or off'] },
-  { name: 'a public URL without a scheme', env: { INTERFERENCE_PUBLIC_URL: 'gw.example.com' }, says: ['INTERFERENCE_PUBLIC_URL: found "gw.example.com"', 'absolute http(s) URL'] },
-  { name: 'a config path that does not exist', env: { INTERFERENCE_CONFIG: '/nonexistent/interference.json' }, says: ['INTERFERENCE_CONFIG points at /nonexistent/interference.json, which does not exist'] },
+  {
+    name: 'a base URL variable without a scheme',
+    env: { GROQ_BASE_URL: 'api.groq.com/openai/v1' },
+    says: ['environment: GROQ_BASE_URL: found "api.groq.com/openai/v1"', 'absolute http(s) URL'],
+  },
+  {
+    name: 'an on/off setting as "maybe"',
+    env: { INTERFERENCE_PUBLIC_PROVIDERS: 'maybe' },
+    says: ['INTERFERENCE_PUBLIC_PROVIDERS: found "maybe"', 'on or off'],
+  },
+  {
+    name: 'a public URL without a scheme',
+    env: { INTERFERENCE_PUBLIC_URL: 'gw.example.com' },
+    says: ['INTERFERENCE_PUBLIC_URL: found "gw.example.com"', 'absolute http(s) URL'],
+  },
+  {
+    name: 'a config path that does not exist',
+    env: { INTERFERENCE_CONFIG: '/nonexistent/interference.json' },
+    says: ['INTERFERENCE_CONFIG points at /nonexistent/interference.json, which does not exist'],
+  },
   {
     name: 'several problems at once, file and environment',
     file: { provider: [], timeouts: { idleMs: 0 } },
@@ -135,7 +189,10 @@ describe('strict configuration at start', () => {
 
   test('--check-config prints the resolved configuration with every key masked, and exits 0', async () => {
     const key = 'gsk_canary_0123456789abcdef';
-    const run = await cli(['--check-config', '--port', '4242'], { file: { providers: [{ id: 'Groq', apiKey: key }] }, env: { OPENAI_API_KEY: 'sk-short', INTERFERENCE_API_KEY: 'gateway-secret-key-123456' } });
+    const run = await cli(['--check-config', '--port', '4242'], {
+      file: { providers: [{ id: 'Groq', apiKey: key }] },
+      env: { OPENAI_API_KEY: 'sk-short', INTERFERENCE_API_KEY: 'gateway-secret-key-123456' },
+    });
     assert.equal(run.code, 0, run.stderr);
     assert.ok(!run.stdout.includes(key) && !run.stdout.includes('sk-short') && !run.stdout.includes('gateway-secret-key-123456'), 'no key in clear');
     const resolved = JSON.parse(run.stdout) as { port: number; gatewayKey: string; providers: Array<{ id: string; key: string | null; configured: boolean }> };

@@ -31,7 +31,10 @@ describe('configuration', () => {
     const config = loadConfig({ PORT: '8080', HOST: '0.0.0.0' }, tempDir());
     assert.equal(config.port, 8080);
     assert.equal(config.host, '0.0.0.0');
-    assert.throws(() => loadConfig({ PORT: 'eighty' }, tempDir()), (error: unknown) => error instanceof ConfigError && /PORT/.test(error.message));
+    assert.throws(
+      () => loadConfig({ PORT: 'eighty' }, tempDir()),
+      (error: unknown) => error instanceof ConfigError && /PORT/.test(error.message),
+    );
   });
 
   test('a missing INTERFERENCE_LOCAL_MODEL file is a start-up warning, not a stop; public providers can be turned off', () => {
@@ -85,7 +88,10 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'Łódź' }] })), /ASCII letters/);
     assert.throws(() => loadConfig({}, tempDir({ providers: [{ id: 'X', models: 'm' }] })), /providers\[0\]\.models: found "m"; expected an array/);
     assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mystery' }] }))), /not a built-in provider/);
-    assert.throws(() => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mine', api: 'openai' }] }))), /providers\[0\]\.baseUrl: found nothing; expected the provider's base URL/);
+    assert.throws(
+      () => buildRegistry(loadConfig({}, tempDir({ providers: [{ id: 'Mine', api: 'openai' }] }))),
+      /providers\[0\]\.baseUrl: found nothing; expected the provider's base URL/,
+    );
   });
 
   test('a built-in entry overrides fields; a new id with api openai adds a provider; env base URLs apply', async () => {
@@ -109,7 +115,11 @@ describe('configuration', () => {
       const lab = (await (await gateway.get('/v1/providers/MyLab')).json()) as Record<string, unknown>;
       assert.equal(lab.url, 'https://lab.example');
       assert.equal(lab.needs_auth, false);
-      for (const [provider, expected] of [['Groq', 'overridden groq'], ['MyLab', 'custom one'], ['DeepSeek', 'deepseek via env']] as const) {
+      for (const [provider, expected] of [
+        ['Groq', 'overridden groq'],
+        ['MyLab', 'custom one'],
+        ['DeepSeek', 'deepseek via env'],
+      ] as const) {
         const response = await gateway.post('/v1/chat/completions', { provider, messages: userMessage });
         const body = (await response.json()) as { choices: Array<{ message: { content: string } }> };
         assert.equal(body.choices[0]?.message.content, expected);

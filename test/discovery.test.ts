@@ -37,7 +37,10 @@ describe('discovery', () => {
   test('/v1/providers is a bare array with every built-in provider and its flags', async () => {
     const list = (await (await gateway.get('/v1/providers')).json()) as Array<Record<string, unknown>>;
     assert.ok(Array.isArray(list));
-    assert.deepEqual(list.map((entry) => entry.id), builtIns);
+    assert.deepEqual(
+      list.map((entry) => entry.id),
+      builtIns,
+    );
     for (const entry of list) {
       for (const field of ['id', 'object', 'url', 'label', 'parent', 'needs_auth', 'configured', 'supports_stream', 'image', 'vision']) {
         assert.ok(field in entry, `${String(entry.id)} lacks ${field}`);

@@ -272,7 +272,11 @@ async function runChatCase(target: ChatTarget, fault: ChatFault, stream: boolean
 
     if (faulty !== undefined) {
       const calls = faulty.requests.slice(faultyFrom);
-      assert.deepEqual(calls.map((call) => call.path), ['/v1/chat/completions'], 'one attempt at the faulty provider (no retries)');
+      assert.deepEqual(
+        calls.map((call) => call.path),
+        ['/v1/chat/completions'],
+        'one attempt at the faulty provider (no retries)',
+      );
       assert.equal(calls[0]?.headers.authorization, `Bearer ${key}`, 'the key went to the provider it names');
     }
     const backupCalls = backup.requests.slice(backupFrom);
@@ -524,13 +528,23 @@ describe('fault injection: images', () => {
       for (const space of targets) spaces.setBehaviour(space, behaviour);
     }),
     mark: () => spaces.requests.length,
-    faultyAuth: (from) => authOf(spaces.requests.slice(from).filter((request) => targets.includes(request.space)), 0),
+    faultyAuth: (from) =>
+      authOf(
+        spaces.requests.slice(from).filter((request) => targets.includes(request.space)),
+        0,
+      ),
     reset: () => {
       for (const space of [schnell, dev, sd]) spaces.setBehaviour(space, { kind: 'ok' });
     },
   });
 
-  const imageFault = (name: string, set: (b: ImageBehaviour) => void, behaviour: ImageBehaviour, expected: Before, extra: Partial<ImageFault> = {}): ImageFault => ({
+  const imageFault = (
+    name: string,
+    set: (b: ImageBehaviour) => void,
+    behaviour: ImageBehaviour,
+    expected: Before,
+    extra: Partial<ImageFault> = {},
+  ): ImageFault => ({
     name,
     apply: () => set(behaviour),
     expected,
@@ -556,11 +570,22 @@ describe('fault injection: images', () => {
       reset: () => pollinations.setBehaviour({ kind: 'ok' }),
       faults: [
         imageFault('HTTP 500', (b) => pollinations.setBehaviour(b), { kind: 'status', status: 500 }, before_('server', 502, /HTTP 500/)),
-        imageFault('HTTP 429 with retry-after', (b) => pollinations.setBehaviour(b), { kind: 'rate-limit', retryAfterSeconds: 5 }, before_('rate_limit', 429, /HTTP 429/), {
-          retryAfter: '5',
-        }),
+        imageFault(
+          'HTTP 429 with retry-after',
+          (b) => pollinations.setBehaviour(b),
+          { kind: 'rate-limit', retryAfterSeconds: 5 },
+          before_('rate_limit', 429, /HTTP 429/),
+          {
+            retryAfter: '5',
+          },
+        ),
         imageFault('placeholder image (x-error-type)', (b) => pollinations.setBehaviour(b), { kind: 'placeholder' }, before_('server', 502, /placeholder/)),
-        imageFault('HTML instead of an image', (b) => pollinations.setBehaviour(b), { kind: 'not-image' }, before_('bad_response', 502, /did not return an image/)),
+        imageFault(
+          'HTML instead of an image',
+          (b) => pollinations.setBehaviour(b),
+          { kind: 'not-image' },
+          before_('bad_response', 502, /did not return an image/),
+        ),
         imageFault('timeout before headers', (b) => pollinations.setBehaviour(b), { kind: 'hang' }, before_('timeout', 504, /first-byte timeout/)),
       ],
     },
@@ -578,9 +603,15 @@ describe('fault injection: images', () => {
         // A wrong request key: the fake checks it against its own and answers OpenAI's 401.
         imageFault('HTTP 401 (wrong key)', () => undefined, { kind: 'ok' }, before_('auth', 401, /HTTP 401: Incorrect API key provided/), { requestKey: true }),
         imageFault('HTTP 500', (b) => openai.setBehaviour(b), { kind: 'status', status: 500 }, before_('server', 502, /HTTP 500/)),
-        imageFault('HTTP 429 with retry-after', (b) => openai.setBehaviour(b), { kind: 'rate-limit', retryAfterSeconds: 6 }, before_('rate_limit', 429, /HTTP 429/), {
-          retryAfter: '6',
-        }),
+        imageFault(
+          'HTTP 429 with retry-after',
+          (b) => openai.setBehaviour(b),
+          { kind: 'rate-limit', retryAfterSeconds: 6 },
+          before_('rate_limit', 429, /HTTP 429/),
+          {
+            retryAfter: '6',
+          },
+        ),
         imageFault('timeout before headers', (b) => openai.setBehaviour(b), { kind: 'hang' }, before_('timeout', 504, /first-byte timeout/)),
       ],
     },
@@ -597,9 +628,15 @@ describe('fault injection: images', () => {
       faults: [
         imageFault('HTTP 401 (wrong key)', () => undefined, { kind: 'ok' }, before_('auth', 401, /HTTP 401: Invalid credentials/), { requestKey: true }),
         imageFault('HTTP 500', (b) => hf.setBehaviour(b), { kind: 'status', status: 500 }, before_('server', 502, /HTTP 500/)),
-        imageFault('HTTP 429 with retry-after', (b) => hf.setBehaviour(b), { kind: 'rate-limit', retryAfterSeconds: 4 }, before_('rate_limit', 429, /HTTP 429/), {
-          retryAfter: '4',
-        }),
+        imageFault(
+          'HTTP 429 with retry-after',
+          (b) => hf.setBehaviour(b),
+          { kind: 'rate-limit', retryAfterSeconds: 4 },
+          before_('rate_limit', 429, /HTTP 429/),
+          {
+            retryAfter: '4',
+          },
+        ),
         imageFault('timeout before headers', (b) => hf.setBehaviour(b), { kind: 'hang' }, before_('timeout', 504, /first-byte timeout/)),
       ],
     },
@@ -637,7 +674,8 @@ describe('fault injection: images', () => {
         name: 'HuggingFace 500 quoting its server key (plain text)',
         provider: 'HuggingFace',
         model: 'flux',
-        apply: () => hf.setBehaviour((index) => ({ kind: 'status', status: 500, body: `upstream failed for ${String(hf.requests[index]?.headers.authorization)}` })),
+        apply: () =>
+          hf.setBehaviour((index) => ({ kind: 'status', status: 500, body: `upstream failed for ${String(hf.requests[index]?.headers.authorization)}` })),
         reset: () => hf.setBehaviour({ kind: 'ok' }),
         status: 502,
         requestKey: false,
@@ -646,7 +684,8 @@ describe('fault injection: images', () => {
         name: 'PollinationsAI 500 quoting the request key',
         provider: 'PollinationsAI',
         model: 'flux',
-        apply: () => pollinations.setBehaviour((index) => ({ kind: 'status', status: 500, body: echoBody(pollinations.requests[index]?.headers.authorization) })),
+        apply: () =>
+          pollinations.setBehaviour((index) => ({ kind: 'status', status: 500, body: echoBody(pollinations.requests[index]?.headers.authorization) })),
         reset: () => pollinations.setBehaviour({ kind: 'ok' }),
         status: 502,
         requestKey: true,
@@ -656,7 +695,11 @@ describe('fault injection: images', () => {
         provider: 'BlackForestLabs_Flux1Schnell',
         model: 'flux-schnell',
         apply: () =>
-          spaces.setBehaviour(schnell, () => ({ kind: 'http-status', status: 401, body: JSON.stringify({ detail: `Invalid token ${String(spaces.requests.at(-1)?.headers.authorization)}` }) })),
+          spaces.setBehaviour(schnell, () => ({
+            kind: 'http-status',
+            status: 401,
+            body: JSON.stringify({ detail: `Invalid token ${String(spaces.requests.at(-1)?.headers.authorization)}` }),
+          })),
         reset: () => spaces.setBehaviour(schnell, { kind: 'ok' }),
         status: 401,
         requestKey: true,
@@ -666,7 +709,11 @@ describe('fault injection: images', () => {
         provider: 'HuggingSpace',
         model: 'flux-schnell',
         apply: () =>
-          spaces.setBehaviour(schnell, () => ({ kind: 'http-status', status: 500, body: `crashed while serving ${String(spaces.requests.at(-1)?.headers.authorization)}` })),
+          spaces.setBehaviour(schnell, () => ({
+            kind: 'http-status',
+            status: 500,
+            body: `crashed while serving ${String(spaces.requests.at(-1)?.headers.authorization)}`,
+          })),
         reset: () => spaces.setBehaviour(schnell, { kind: 'ok' }),
         status: 502,
         requestKey: false,
@@ -749,7 +796,9 @@ describe('canary keys: chat upstreams that echo the key, and the request log', (
       behaviour: (auth) => ({
         kind: 'status',
         status: 401,
-        body: JSON.stringify({ error: { message: `Incorrect API key provided: ${auth}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }),
+        body: JSON.stringify({
+          error: { message: `Incorrect API key provided: ${auth}.`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+        }),
       }),
       status: 401,
     },
@@ -792,7 +841,11 @@ describe('canary keys: chat upstreams that echo the key, and the request log', (
 
   test('api_key as a string: a 500 quoting the key is redacted too', async () => {
     const key = canaries.make();
-    faulty.setBehaviour((request) => ({ kind: 'status', status: 500, body: JSON.stringify({ error: { message: `bad ${String(request.headers.authorization)}` } }) }));
+    faulty.setBehaviour((request) => ({
+      kind: 'status',
+      status: 500,
+      body: JSON.stringify({ error: { message: `bad ${String(request.headers.authorization)}` } }),
+    }));
     try {
       const ex = await exchange(await chat('Faulty', key, false, 'string'));
       canaries.assertExchangeClean(ex, 'response');

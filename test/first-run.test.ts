@@ -29,7 +29,11 @@ interface Started {
 
 /** Starts `node dist/src/main.js` in `dir` and waits for the whole banner (it ends with the embedded model's line). */
 async function startBuilt(dir: string, env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, ['dist/src/main.js', '--port', '0'], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['dist/src/main.js', '--port', '0'], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let text = '';
   const banner = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner within 20 s: ${text}`)), 20_000);
@@ -83,7 +87,8 @@ describe('first run: a production install, no configuration, no network, no cach
 
   test('the install has no dev dependencies and was built once, at install', () => {
     assert.ok(existsSync(path.join(dir, 'dist/src/main.js')), 'prepare built dist/');
-    for (const dev of ['tsx', 'fast-check', 'autocannon', '@portkey-ai/gateway']) assert.ok(!existsSync(path.join(dir, 'node_modules', dev)), `${dev} is a dev dependency`);
+    for (const dev of ['tsx', 'fast-check', 'autocannon', '@portkey-ai/gateway'])
+      assert.ok(!existsSync(path.join(dir, 'node_modules', dev)), `${dev} is a dev dependency`);
   });
 
   test('the banner says where prompts can go, truthfully', async () => {
@@ -91,9 +96,17 @@ describe('first run: a production install, no configuration, no network, no cach
     try {
       const { banner } = server;
       assert.match(banner, /providers with keys: +none yet/);
-      assert.match(banner, /public, no key: +PollinationsAI \(text\.pollinations\.ai, image\.pollinations\.ai\), HuggingSpace \(\*\.hf\.space\): public services .*INTERFERENCE_PUBLIC_PROVIDERS=off/);
+      assert.match(
+        banner,
+        /public, no key: +PollinationsAI \(text\.pollinations\.ai, image\.pollinations\.ai\), HuggingSpace \(\*\.hf\.space\): public services .*INTERFERENCE_PUBLIC_PROVIDERS=off/,
+      );
       assert.match(banner, /local servers: +Ollama at http:\/\/127\.0\.0\.1:11434\/v1: (not answering|answered)/);
-      assert.match(banner, new RegExp(`embedded model: +Local, hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0, not cached: downloaded on first use from ${closedEndpoint.replace(/[.]/g, '\\.')} \\(about 145 MB\\)`));
+      assert.match(
+        banner,
+        new RegExp(
+          `embedded model: +Local, hf:bartowski/SmolLM2-135M-Instruct-GGUF:Q8_0, not cached: downloaded on first use from ${closedEndpoint.replace(/[.]/g, '\\.')} \\(about 145 MB\\)`,
+        ),
+      );
       assert.doesNotMatch(banner, /Ready providers/);
     } finally {
       await server.stop();
@@ -105,7 +118,11 @@ describe('first run: a production install, no configuration, no network, no cach
     try {
       assert.match(server.banner, /public, no key: +off \(INTERFERENCE_PUBLIC_PROVIDERS=off\): PollinationsAI, HuggingSpace refused/);
       const ask = () =>
-        fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }] }) });
+        fetch(`${server.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }] }),
+        });
       const first = await ask();
       const firstBody = (await first.json()) as { error: { message: string; code: string } };
       assert.equal(first.status, 503, JSON.stringify(firstBody));
@@ -114,7 +131,8 @@ describe('first run: a production install, no configuration, no network, no cach
       const secondBody = (await second.json()) as { error: { message: string } };
       assert.equal(second.status, 404);
       assert.match(secondBody.error.message, /Local: the embedded model hf:bartowski\/SmolLM2-135M-Instruct-GGUF:Q8_0 could not be downloaded/);
-      for (const cannot of ['PollinationsAI', 'Ollama', 'LlamaCpp']) assert.ok(!secondBody.error.message.includes(cannot), `suggests ${cannot}: ${secondBody.error.message}`);
+      for (const cannot of ['PollinationsAI', 'Ollama', 'LlamaCpp'])
+        assert.ok(!secondBody.error.message.includes(cannot), `suggests ${cannot}: ${secondBody.error.message}`);
       // A named public service is refused with the reason, before any prompt leaves.
       const named = await fetch(`${server.url}/v1/chat/completions`, {
         method: 'POST',

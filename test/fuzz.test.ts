@@ -181,7 +181,8 @@ function check(request: FuzzRequest, reply: Reply): string[] {
   }
   if (status === 204 && reply.body.length > 0) problems.push('204 with a body');
   const requestId = reply.headers['x-request-id'];
-  if (requestId !== undefined && !/^[\w.-]{1,128}$/.test(firstHeader(requestId))) problems.push(`x-request-id echoed unchecked: ${clip(JSON.stringify(requestId))}`);
+  if (requestId !== undefined && !/^[\w.-]{1,128}$/.test(firstHeader(requestId)))
+    problems.push(`x-request-id echoed unchecked: ${clip(JSON.stringify(requestId))}`);
   return problems;
 }
 
@@ -271,10 +272,12 @@ function checkRaw(raw: RawRequest, reply: RawReply): string[] {
     const afterHead = rest.subarray(headEnd + 4);
     if (status < 200 || status === 204 || status === 304) body = Buffer.alloc(0);
     else if (length !== undefined) body = afterHead.subarray(0, Number(length));
-    else if (/chunked/i.test(headers.get('transfer-encoding') ?? '')) break; // an event stream: only its status is checked here
+    else if (/chunked/i.test(headers.get('transfer-encoding') ?? ''))
+      break; // an event stream: only its status is checked here
     else body = afterHead;
     if (status >= 400 && body.length > 0) {
-      if (!/^application\/json\b/.test(headers.get('content-type') ?? '')) problems.push(`error ${status} has content-type ${JSON.stringify(headers.get('content-type'))}`);
+      if (!/^application\/json\b/.test(headers.get('content-type') ?? ''))
+        problems.push(`error ${status} has content-type ${JSON.stringify(headers.get('content-type'))}`);
       const shape = errorShapeProblem(body.toString('utf8'));
       if (shape !== undefined) problems.push(`${status}: ${shape}`);
     }
@@ -330,9 +333,11 @@ describe('fuzz: hostile requests to every route', { timeout: 600_000 }, () => {
   let port: number;
   const dirs: string[] = [];
   const started = performance.now();
-  const onCrash = (kind: string) => (error: unknown): void => {
-    crashes.push(`${kind}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  };
+  const onCrash =
+    (kind: string) =>
+    (error: unknown): void => {
+      crashes.push(`${kind}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    };
   const onException = onCrash('uncaughtException');
   const onRejection = onCrash('unhandledRejection');
 
@@ -417,7 +422,9 @@ describe('fuzz: hostile requests to every route', { timeout: 600_000 }, () => {
     if (!details.failed) return;
     const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
     const runPath = details.counterexamplePath ?? '';
-    assert.fail(`${family}: batch ${details.numRuns} of ${Math.round(batches * SCALE)} failed (fast-check seed ${details.seed}, path "${runPath}"; replay just this batch: FUZZ_ONLY=${family} FUZZ_SEED=${SEED} FUZZ_PATH=${runPath})\n${cause}`);
+    assert.fail(
+      `${family}: batch ${details.numRuns} of ${Math.round(batches * SCALE)} failed (fast-check seed ${details.seed}, path "${runPath}"; replay just this batch: FUZZ_ONLY=${family} FUZZ_SEED=${SEED} FUZZ_PATH=${runPath})\n${cause}`,
+    );
   }
 
   /** One fast-check property per family: each run is a batch of CONCURRENCY requests sent at once. */
@@ -430,7 +437,8 @@ describe('fuzz: hostile requests to every route', { timeout: 600_000 }, () => {
       await Promise.all(
         batch.map(async (generated) => {
           // A request id of ours, when the request has none, to tie a server error log line to its request.
-          const request: FuzzRequest = 'x-request-id' in generated.headers ? generated : { ...generated, headers: { ...generated.headers, 'x-request-id': `fuzz-${++requestIds}` } };
+          const request: FuzzRequest =
+            'x-request-id' in generated.headers ? generated : { ...generated, headers: { ...generated.headers, 'x-request-id': `fuzz-${++requestIds}` } };
           const id = request.headers['x-request-id'];
           if (id !== undefined) byId.set(id, request);
           stats.sent += 1;
@@ -445,7 +453,10 @@ describe('fuzz: hostile requests to every route', { timeout: 600_000 }, () => {
           bump(stats.byStatus, `${request.family} ${reply.status}`);
           if (firstHeader(reply.headers['content-type']).startsWith('text/event-stream')) stats.streams += 1;
           const problems = check(request, reply);
-          if (problems.length > 0) failures.push(`${describeRequest(request)}\n  → ${problems.join('\n  → ')}\n  response ${reply.status}: ${clip(JSON.stringify(reply.body.toString('utf8')))}`);
+          if (problems.length > 0)
+            failures.push(
+              `${describeRequest(request)}\n  → ${problems.join('\n  → ')}\n  response ${reply.status}: ${clip(JSON.stringify(reply.body.toString('utf8')))}`,
+            );
         }),
       );
       for (const line of serverErrors.slice(logged)) {
@@ -500,7 +511,8 @@ describe('fuzz: hostile requests to every route', { timeout: 600_000 }, () => {
         }),
       );
       await new Promise((resolve) => setTimeout(resolve, 20)); // let the server log what the hang-ups did
-      for (const line of serverErrors.slice(logged)) failures.push(`the server logged an internal error: ${clip(line, 500)} (during a batch of: ${batch.map((raw) => raw.description).join('; ')})`);
+      for (const line of serverErrors.slice(logged))
+        failures.push(`the server logged an internal error: ${clip(line, 500)} (during a batch of: ${batch.map((raw) => raw.description).join('; ')})`);
       await assertAlive('a raw HTTP batch');
       if (failures.length > 0) throw new Error(`${failures.length} bad response(s):\n${failures.join('\n')}`);
     });
@@ -591,7 +603,12 @@ describe('fuzz: regressions it found', () => {
 
   test('an /api/{provider} segment with a bad percent-escape after decoding is a 4xx (was: 500, decoded twice, URIError)', () =>
     withGateway(async (gateway) => {
-      for (const route of ['/api/%25/chat/completions', '/api/%25E0%25A4/chat/completions', '/api/Fake%25zz/v1/chat/completions', '/api/%FF%FE/chat/completions']) {
+      for (const route of [
+        '/api/%25/chat/completions',
+        '/api/%25E0%25A4/chat/completions',
+        '/api/Fake%25zz/v1/chat/completions',
+        '/api/%FF%FE/chat/completions',
+      ]) {
         const reply = await post(gateway, route, chat);
         assertAnswered(route, reply);
         assert.ok(reply.status < 500, `${route}: ${reply.status}`);
@@ -613,22 +630,19 @@ describe('fuzz: regressions it found', () => {
     }
   });
 
-  test(
-    'JSON nested 10 000 deep in a field passed to the upstream is a 400 and does not open the provider\'s circuit (was: RangeError "Maximum call stack size exceeded" serialising the upstream body, a 502 upstream_bad_response blaming the provider, which never saw a byte, and after 3 of them its circuit open for every client: 503 for 30 s)',
-    () =>
-      withGateway(async (gateway) => {
-        const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
-        const body = `{"provider":"Fake","model":"test-model","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"hi","junk":${deep}}]}]}`;
-        const statuses: number[] = [];
-        for (let i = 0; i < 3; i++) {
-          const response = await gateway.post('/v1/chat/completions', body);
-          statuses.push(response.status);
-          await response.arrayBuffer();
-        }
-        const after = await post(gateway, '/v1/chat/completions', chat);
-        assert.deepEqual({ deep: statuses, next: after.status }, { deep: [400, 400, 400], next: 200 }, after.body.toString());
-      }),
-  );
+  test('JSON nested 10 000 deep in a field passed to the upstream is a 400 and does not open the provider\'s circuit (was: RangeError "Maximum call stack size exceeded" serialising the upstream body, a 502 upstream_bad_response blaming the provider, which never saw a byte, and after 3 of them its circuit open for every client: 503 for 30 s)', () =>
+    withGateway(async (gateway) => {
+      const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+      const body = `{"provider":"Fake","model":"test-model","max_tokens":1,"messages":[{"role":"user","content":[{"type":"text","text":"hi","junk":${deep}}]}]}`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const response = await gateway.post('/v1/chat/completions', body);
+        statuses.push(response.status);
+        await response.arrayBuffer();
+      }
+      const after = await post(gateway, '/v1/chat/completions', chat);
+      assert.deepEqual({ deep: statuses, next: after.status }, { deep: [400, 400, 400], next: 200 }, after.body.toString());
+    }));
 
   test('unknown provider ids next to a known one keep the response headers small; thousands are a short 400 (was: all echoed in x-interference-unknown-providers, HeadersOverflowError in clients)', () =>
     withGateway(async (gateway) => {

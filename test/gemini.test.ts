@@ -58,7 +58,10 @@ after(async () => {
   await new Promise<void>((resolve) => images.close(() => resolve()));
 });
 
-function chat(request: Partial<ChatRequest>, options: { key?: string | undefined; limits?: UpstreamLimits; behaviour?: GeminiBehaviour } = {}): Promise<ChatResult> {
+function chat(
+  request: Partial<ChatRequest>,
+  options: { key?: string | undefined; limits?: UpstreamLimits; behaviour?: GeminiBehaviour } = {},
+): Promise<ChatResult> {
   if (options.behaviour !== undefined) fake.setBehaviour(options.behaviour);
   else fake.setBehaviour({ kind: 'text' });
   return provider.chat!({
@@ -166,7 +169,12 @@ describe('Gemini requests', () => {
     const bare = createGeminiProvider({ ...geminiDeclaration, baseUrl: fake.origin }, { timeouts });
     assert.equal(bare.baseUrl, fake.url);
     fake.setBehaviour({ kind: 'text' });
-    const result = await bare.chat!({ request: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hi' }] }, apiKey, signal: AbortSignal.timeout(5_000), limits: defaultLimits });
+    const result = await bare.chat!({
+      request: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hi' }] },
+      apiKey,
+      signal: AbortSignal.timeout(5_000),
+      limits: defaultLimits,
+    });
     assert.equal(result.type, 'completion');
     assert.equal(fake.requests.at(-1)!.path, '/v1beta/models/gemini-2.5-flash:generateContent');
   });
@@ -305,15 +313,21 @@ describe('Gemini requests', () => {
     assert.deepEqual(lastBody().contents, [
       {
         role: 'user',
-        parts: [{ text: 'Compare' }, { inlineData: { mimeType: 'image/png', data: png.toString('base64') } }, { inlineData: { mimeType: 'image/png', data: png.toString('base64') } }],
+        parts: [
+          { text: 'Compare' },
+          { inlineData: { mimeType: 'image/png', data: png.toString('base64') } },
+          { inlineData: { mimeType: 'image/png', data: png.toString('base64') } },
+        ],
       },
     ]);
     const headers = imageRequests.at(-1)!;
     assert.equal(headers['x-goog-api-key'], undefined);
     assert.equal(headers.authorization, undefined);
     const before = fake.requests.length;
-    await rejectsWith(chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `${imagesUrl}/missing.png` } }] }] }), 'bad_request', (error) =>
-      assert.match(error.message, /could not fetch the image/),
+    await rejectsWith(
+      chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `${imagesUrl}/missing.png` } }] }] }),
+      'bad_request',
+      (error) => assert.match(error.message, /could not fetch the image/),
     );
     assert.equal(fake.requests.length, before);
   });
@@ -363,7 +377,9 @@ describe('Gemini requests', () => {
       { functionCall: { name: 'sum', args: { a: 4, b: 5 } } },
     ]);
     // A history without signatures (a client that dropped them): Gemini 3 gets Google's documented placeholder.
-    const bare = messages.map((message) => (message.tool_calls ? { ...message, tool_calls: calls.map(({ extra_content: _, ...call }) => call) } : message)) as ChatRequest['messages'];
+    const bare = messages.map((message) =>
+      message.tool_calls ? { ...message, tool_calls: calls.map(({ extra_content: _, ...call }) => call) } : message,
+    ) as ChatRequest['messages'];
     await completion({ model: 'gemini-3-flash-preview', messages: bare });
     assert.equal((lastBody().contents as any[])[1].parts[0].thoughtSignature, skipSignature);
     assert.equal((lastBody().contents as any[])[1].parts[1].thoughtSignature, undefined);
@@ -378,7 +394,9 @@ describe('Gemini answers', () => {
     assert.equal(value.object, 'chat.completion');
     assert.equal(value.id, 'chatcmpl-xlWYafXAOKSf1e8PpcODiAg');
     assert.equal(value.model, 'gemini-2.5-flash');
-    assert.deepEqual(value.choices, [{ index: 0, message: { role: 'assistant', content: 'Paris', refusal: null }, finish_reason: 'stop', native_finish_reason: 'STOP', logprobs: null }]);
+    assert.deepEqual(value.choices, [
+      { index: 0, message: { role: 'assistant', content: 'Paris', refusal: null }, finish_reason: 'stop', native_finish_reason: 'STOP', logprobs: null },
+    ]);
     assert.deepEqual(value.usage, { prompt_tokens: 11, completion_tokens: 35, total_tokens: 46, completion_tokens_details: { reasoning_tokens: 34 } });
   });
 
@@ -419,7 +437,15 @@ describe('Gemini answers', () => {
 
   test('a blocked prompt is a content_filter answer', async () => {
     const value = await completion({}, { kind: 'blocked', reason: 'PROHIBITED_CONTENT' });
-    assert.deepEqual(value.choices, [{ index: 0, message: { role: 'assistant', content: '', refusal: null }, finish_reason: 'content_filter', native_finish_reason: 'PROHIBITED_CONTENT', logprobs: null }]);
+    assert.deepEqual(value.choices, [
+      {
+        index: 0,
+        message: { role: 'assistant', content: '', refusal: null },
+        finish_reason: 'content_filter',
+        native_finish_reason: 'PROHIBITED_CONTENT',
+        logprobs: null,
+      },
+    ]);
     const chunks = await streamed({}, { kind: 'blocked' });
     assert.equal(chunks[0]!.choices[0]!.finish_reason, 'content_filter');
     assert.deepEqual(chunks.at(-1)!.usage, { prompt_tokens: 9, completion_tokens: 0, total_tokens: 9 });
@@ -434,18 +460,24 @@ describe('Gemini answers', () => {
         else {
           local = await startGeminiFake({ apiKey, framing });
           const p = createGeminiProvider({ ...geminiDeclaration, baseUrl: local.url }, { timeouts });
-          const result = await p.chat!({ request: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hi' }], stream: true }, apiKey, signal: AbortSignal.timeout(5_000), limits: defaultLimits });
+          const result = await p.chat!({
+            request: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hi' }], stream: true },
+            apiKey,
+            signal: AbortSignal.timeout(5_000),
+            limits: defaultLimits,
+          });
           chunks = [];
           for await (const chunk of (result as { chunks: AsyncIterable<ChatChunk> }).chunks) chunks.push(chunk);
         }
         const events = recordedTextStream.map(eventOf);
         const text = events.map((event) => event.candidates[0].content.parts[0].text).join('');
-        assert.equal(
-          chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join(''),
-          text,
-        );
+        assert.equal(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join(''), text);
         assert.equal(chunks[0]!.choices[0]!.delta.role, 'assistant');
-        assert.ok(chunks.every((chunk) => chunk.id === `chatcmpl-${events[0]!.responseId}` && chunk.object === 'chat.completion.chunk' && chunk.model === 'gemini-2.5-flash'));
+        assert.ok(
+          chunks.every(
+            (chunk) => chunk.id === `chatcmpl-${events[0]!.responseId}` && chunk.object === 'chat.completion.chunk' && chunk.model === 'gemini-2.5-flash',
+          ),
+        );
         const withUsage = chunks.filter((chunk) => chunk.usage != null);
         assert.equal(withUsage.length, 1, 'usage is reported once');
         assert.equal(chunks.at(-1), withUsage[0]);
@@ -472,10 +504,26 @@ describe('Gemini answers', () => {
     const body = `[${recordedTextStream.join(',\r\n')}]`;
     const chunks = await streamed({}, { kind: 'raw', status: 200, headers: { 'content-type': 'application/json; charset=UTF-8' }, body });
     const events = recordedTextStream.map(eventOf);
-    assert.equal(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join(''), events.map((event) => event.candidates[0].content.parts[0].text).join(''));
+    assert.equal(
+      chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join(''),
+      events.map((event) => event.candidates[0].content.parts[0].text).join(''),
+    );
     assert.equal(chunks.at(-1)!.usage?.total_tokens, events.at(-1)!.usageMetadata.totalTokenCount);
     // A Status in a 200 body is that error.
-    await rejectsWith(chat({}, { behaviour: { kind: 'raw', status: 200, headers: { 'content-type': 'application/json' }, body: '{"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}' } }), 'rate_limit');
+    await rejectsWith(
+      chat(
+        {},
+        {
+          behaviour: {
+            kind: 'raw',
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+            body: '{"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}',
+          },
+        },
+      ),
+      'rate_limit',
+    );
   });
 
   test('thought parts stream as reasoning_content', async () => {
@@ -484,12 +532,26 @@ describe('Gemini answers', () => {
     const parts = events.flatMap((event) => event.candidates[0].content.parts as Array<{ text: string; thought?: boolean }>);
     const reasoning = chunks.map((chunk) => chunk.choices[0]?.delta.reasoning_content ?? '').join('');
     const content = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
-    assert.equal(reasoning, parts.filter((part) => part.thought === true).map((part) => part.text).join(''));
-    assert.equal(content, parts.filter((part) => part.thought !== true).map((part) => part.text).join(''));
+    assert.equal(
+      reasoning,
+      parts
+        .filter((part) => part.thought === true)
+        .map((part) => part.text)
+        .join(''),
+    );
+    assert.equal(
+      content,
+      parts
+        .filter((part) => part.thought !== true)
+        .map((part) => part.text)
+        .join(''),
+    );
     assert.ok(reasoning.startsWith('**Calculating Prime Sum**'));
-    const aggregated = await completionFromChunks((async function* () {
-      yield* chunks;
-    })());
+    const aggregated = await completionFromChunks(
+      (async function* () {
+        yield* chunks;
+      })(),
+    );
     assert.equal(aggregated.choices[0]!.message.reasoning_content, reasoning);
   });
 
@@ -511,10 +573,17 @@ describe('Gemini answers', () => {
       finishes.map((choice) => [choice.finish_reason, choice.native_finish_reason]),
       [['tool_calls', 'STOP']],
     );
-    assert.deepEqual(chunks.at(-1)!.usage, { prompt_tokens: 161, completion_tokens: 93, total_tokens: 254, completion_tokens_details: { reasoning_tokens: 45 } });
-    const aggregated = await completionFromChunks((async function* () {
-      yield* chunks;
-    })());
+    assert.deepEqual(chunks.at(-1)!.usage, {
+      prompt_tokens: 161,
+      completion_tokens: 93,
+      total_tokens: 254,
+      completion_tokens_details: { reasoning_tokens: 45 },
+    });
+    const aggregated = await completionFromChunks(
+      (async function* () {
+        yield* chunks;
+      })(),
+    );
     assert.equal(aggregated.choices[0]!.finish_reason, 'tool_calls');
     assert.equal(aggregated.choices[0]!.message.tool_calls!.length, 3);
   });
@@ -542,11 +611,17 @@ describe('Gemini failures', () => {
       assert.equal(error.retryAfter, 37);
       assert.equal(error.code, 'RESOURCE_EXHAUSTED');
     });
-    await rejectsWith(chat({}, { behaviour: { kind: 'error', status: 429, retryDelay: '1.5s' } }), 'rate_limit', (error) => assert.equal(error.retryAfter, 1.5));
-    await rejectsWith(chat({}, { behaviour: { kind: 'error', status: 429, retryDelay: '86400s' } }), 'rate_limit', (error) => assert.equal(error.retryAfter, 3600));
+    await rejectsWith(chat({}, { behaviour: { kind: 'error', status: 429, retryDelay: '1.5s' } }), 'rate_limit', (error) =>
+      assert.equal(error.retryAfter, 1.5),
+    );
+    await rejectsWith(chat({}, { behaviour: { kind: 'error', status: 429, retryDelay: '86400s' } }), 'rate_limit', (error) =>
+      assert.equal(error.retryAfter, 3600),
+    );
     // A retry-after header wins over the body.
-    await rejectsWith(chat({ stream: true }, { behaviour: { kind: 'error', status: 429, retryDelay: '37s', headers: { 'retry-after': '5' } } }), 'rate_limit', (error) =>
-      assert.equal(error.retryAfter, 5),
+    await rejectsWith(
+      chat({ stream: true }, { behaviour: { kind: 'error', status: 429, retryDelay: '37s', headers: { 'retry-after': '5' } } }),
+      'rate_limit',
+      (error) => assert.equal(error.retryAfter, 5),
     );
   });
 
@@ -555,7 +630,10 @@ describe('Gemini failures', () => {
     await rejectsWith(chat({ stream: true }, { behaviour: { kind: 'error', status: 500 } }), 'server');
     await rejectsWith(chat({}, { behaviour: { kind: 'error', status: 504 } }), 'timeout');
     await rejectsWith(chat({}, { behaviour: { kind: 'raw', status: 302, headers: { location: 'https://elsewhere.example/' }, body: '' } }), 'bad_response');
-    await rejectsWith(chat({}, { behaviour: { kind: 'raw', status: 502, headers: { 'content-type': 'text/html' }, body: '<html>Bad Gateway</html>' } }), 'server');
+    await rejectsWith(
+      chat({}, { behaviour: { kind: 'raw', status: 502, headers: { 'content-type': 'text/html' }, body: '<html>Bad Gateway</html>' } }),
+      'server',
+    );
     await rejectsWith(chat({}, { behaviour: { kind: 'raw', status: 200, headers: { 'content-type': 'application/json' }, body: '{"candid' } }), 'bad_response');
   });
 
@@ -583,7 +661,10 @@ describe('Gemini failures', () => {
   test('an oversized event is a bad response', async () => {
     await rejectsWith(
       (async () => {
-        const result = await chat({ stream: true }, { behaviour: { kind: 'huge-event', bytes: 64 * 1024 }, limits: { maxBodyBytes: 1024 * 1024, maxEventBytes: 16 * 1024 } });
+        const result = await chat(
+          { stream: true },
+          { behaviour: { kind: 'huge-event', bytes: 64 * 1024 }, limits: { maxBodyBytes: 1024 * 1024, maxEventBytes: 16 * 1024 } },
+        );
         for await (const _ of (result as { chunks: AsyncIterable<ChatChunk> }).chunks) {
           // drain
         }
@@ -626,7 +707,10 @@ describe('Gemini helpers', () => {
     // A DAG of references that doubles at each level cannot expand without end.
     const defs: Record<string, unknown> = { d0: { type: 'string' } };
     for (let i = 1; i <= 30; i++) defs[`d${i}`] = { type: 'object', properties: { l: { $ref: `#/$defs/d${i - 1}` }, r: { $ref: `#/$defs/d${i - 1}` } } };
-    assert.throws(() => toGeminiSchema({ $defs: defs, $ref: '#/$defs/d30' }, 'test'), (error: unknown) => error instanceof UpstreamError && error.kind === 'bad_request');
+    assert.throws(
+      () => toGeminiSchema({ $defs: defs, $ref: '#/$defs/d30' }, 'test'),
+      (error: unknown) => error instanceof UpstreamError && error.kind === 'bad_request',
+    );
   });
 
   test('stray JSON outside SSE lines is found whatever the chunking', () => {
@@ -640,6 +724,9 @@ describe('Gemini helpers', () => {
       assert.deepEqual(JSON.parse(documents[0]!), { error: { code: 500, message: 'a } in a " string' } });
     }
     const small = new StrayJson(16);
-    assert.throws(() => small.push(`{"error": "${'x'.repeat(100)}"}`), (error: unknown) => error instanceof UpstreamError && error.kind === 'bad_response');
+    assert.throws(
+      () => small.push(`{"error": "${'x'.repeat(100)}"}`),
+      (error: unknown) => error instanceof UpstreamError && error.kind === 'bad_response',
+    );
   });
 });

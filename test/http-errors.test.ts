@@ -61,7 +61,11 @@ describe('bad requests', () => {
     ['stop of the wrong type', { stop: [1], messages: userMessage }, 'stop'],
     ['provider of the wrong type', { provider: 12, messages: userMessage }, 'provider'],
     ['api_key of the wrong type', { provider: 'Local', api_key: 12, messages: userMessage }, 'api_key'],
-    ['stream_options.include_usage not a boolean', { stream: true, stream_options: { include_usage: 1 }, messages: userMessage }, 'stream_options.include_usage'],
+    [
+      'stream_options.include_usage not a boolean',
+      { stream: true, stream_options: { include_usage: 1 }, messages: userMessage },
+      'stream_options.include_usage',
+    ],
   ];
   for (const [name, body, param] of cases) {
     test(`${name} is a 400 with param ${param}`, async () => {
@@ -106,7 +110,10 @@ describe('bad requests', () => {
     await expectError(foreign, 403);
     // DNS rebinding: a page of evil.example resolved to 127.0.0.1 sends its own name as Host.
     const port = new URL(gateway.url).port;
-    const rebound = await rawExchange(gateway.url, `GET /v1/providers HTTP/1.1\r\nHost: evil.example:${port}\r\nOrigin: http://evil.example:${port}\r\nConnection: close\r\n\r\n`);
+    const rebound = await rawExchange(
+      gateway.url,
+      `GET /v1/providers HTTP/1.1\r\nHost: evil.example:${port}\r\nOrigin: http://evil.example:${port}\r\nConnection: close\r\n\r\n`,
+    );
     assert.match(rebound, /^HTTP\/1\.1 403/);
     const plain = await gateway.get('/v1/providers/Nope');
     assert.equal(plain.headers.get('access-control-allow-origin'), null);

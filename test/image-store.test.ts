@@ -95,7 +95,10 @@ describe('ImageStore', () => {
     });
   }
 
-  for (const [code, words] of [['EACCES', /no permission/], ['EROFS', /read-only file system/]] as const) {
+  for (const [code, words] of [
+    ['EACCES', /no permission/],
+    ['EROFS', /read-only file system/],
+  ] as const) {
     test(`${code} is a 500 image_store_error naming the folder problem, without a path or a stack`, async () => {
       const dir = freshDir();
       const store = new ImageStore(dir, {

@@ -92,7 +92,10 @@ describe('images', () => {
   });
 
   test('the same through /v1/images/generations with b64_json', async () => {
-    const { body } = await generate({ prompt: 'a cat', model: 'flux-schnell', provider: 'HuggingSpace', response_format: 'b64_json' }, '/v1/images/generations');
+    const { body } = await generate(
+      { prompt: 'a cat', model: 'flux-schnell', provider: 'HuggingSpace', response_format: 'b64_json' },
+      '/v1/images/generations',
+    );
     assertOpenAIShape('ImagesResponse', body);
     assert.equal(body.model, schnell);
     assert.ok(Buffer.from(body.data[0]?.b64_json ?? '', 'base64').equals(TINY_PNG));
@@ -104,11 +107,10 @@ describe('images', () => {
     await generate({ prompt: 'p2', model: 'flux-dev', provider: 'HuggingSpace' });
     const { body } = await generate({ prompt: 'p3', model: 'sd-3.5', provider: 'HuggingSpace', negative_prompt: 'blurry', seed: 3 });
     const posts = spaces.requests.slice(from).filter((request) => request.method === 'POST');
-    assert.deepEqual(posts.map((request) => `${request.space} ${request.path.replace(/\?.*$/, '')}`), [
-      `${schnell} /${schnell}/gradio_api/call/infer`,
-      `${dev} /${dev}/gradio_api/queue/join`,
-      `${sd} /${sd}/gradio_api/call/infer`,
-    ]);
+    assert.deepEqual(
+      posts.map((request) => `${request.space} ${request.path.replace(/\?.*$/, '')}`),
+      [`${schnell} /${schnell}/gradio_api/call/infer`, `${dev} /${dev}/gradio_api/queue/join`, `${sd} /${sd}/gradio_api/call/infer`],
+    );
     assert.deepEqual((posts[0]?.body as { data: unknown[] }).data, ['p1', 7, false, 512, 768, 4]);
     const queued = posts[1]?.body as { data: unknown[]; fn_index: number; trigger_id: number; session_hash: string };
     assert.equal(queued.fn_index, 2);
@@ -179,7 +181,12 @@ describe('images', () => {
     try {
       const alone = await hurried.post('/v1/images/generate', { prompt: 'x', model: 'flux-schnell', provider: 'HuggingSpace' });
       assert.equal(alone.status, 504);
-      const backed = await hurried.post('/v1/images/generate', { prompt: 'x', model: 'flux-schnell', provider: 'HuggingSpace PollinationsAI', response_format: 'b64_json' });
+      const backed = await hurried.post('/v1/images/generate', {
+        prompt: 'x',
+        model: 'flux-schnell',
+        provider: 'HuggingSpace PollinationsAI',
+        response_format: 'b64_json',
+      });
       assert.equal(backed.status, 200);
       assert.equal(backed.headers.get('x-interference-attempts'), 'HuggingSpace=timeout PollinationsAI=ok');
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -215,11 +222,22 @@ describe('images', () => {
 
   test('PollinationsAI: image bytes from its image endpoint, n images with their own seeds', async () => {
     const from = pollinations.requests.length;
-    const { body } = await generate({ prompt: 'a red fox', model: 'flux-pro', provider: 'PollinationsAI', n: 2, size: '512x512', seed: 10, response_format: 'b64_json' });
+    const { body } = await generate({
+      prompt: 'a red fox',
+      model: 'flux-pro',
+      provider: 'PollinationsAI',
+      n: 2,
+      size: '512x512',
+      seed: 10,
+      response_format: 'b64_json',
+    });
     assert.equal(body.data.length, 2);
     for (const item of body.data) assert.ok(Buffer.from(item.b64_json ?? '', 'base64').equals(FAKE_JPEG));
     const sent = pollinations.requests.slice(from);
-    assert.deepEqual(sent.map((request) => request.path), ['/prompt/a red fox', '/prompt/a red fox']);
+    assert.deepEqual(
+      sent.map((request) => request.path),
+      ['/prompt/a red fox', '/prompt/a red fox'],
+    );
     assert.deepEqual(sent.map((request) => request.query.seed).sort(), ['10', '11']);
     assert.equal(sent[0]?.query.model, 'flux', 'flux-pro is an alias of flux');
     assert.equal(sent[0]?.query.width, '512');
@@ -309,7 +327,13 @@ describe('images', () => {
   }
 
   test('/images serves only stored names: traversal and unknown names are 404', async () => {
-    for (const path of ['/images/..%2F..%2Fpackage.json', '/images/../package.json', '/images/%2e%2e/%2e%2e/etc/passwd', '/images/0123456789abcdef0123456789abcdef.png', '/images/notes.txt']) {
+    for (const path of [
+      '/images/..%2F..%2Fpackage.json',
+      '/images/../package.json',
+      '/images/%2e%2e/%2e%2e/etc/passwd',
+      '/images/0123456789abcdef0123456789abcdef.png',
+      '/images/notes.txt',
+    ]) {
       const response = await fetch(`${gateway.url}${path}`);
       assert.equal(response.status, 404, path);
       assert.match(response.headers.get('content-type') ?? '', /application\/json/);

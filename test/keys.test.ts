@@ -47,7 +47,11 @@ describe('api keys', () => {
   test('the server key goes to its provider only; the client Authorization header goes nowhere', async () => {
     const fromA = a.requests.length;
     const fromB = b.requests.length;
-    const response = await gateway.post('/v1/chat/completions', { provider: 'ProvB ProvA', messages: userMessage }, { authorization: `Bearer ${clientBearer}` });
+    const response = await gateway.post(
+      '/v1/chat/completions',
+      { provider: 'ProvB ProvA', messages: userMessage },
+      { authorization: `Bearer ${clientBearer}` },
+    );
     assert.equal(response.status, 200);
     b.setBehaviour({ kind: 'status', status: 500 });
     await gateway.post('/v1/chat/completions', { provider: 'ProvB ProvA', messages: userMessage }, { authorization: `Bearer ${clientBearer}` });
@@ -87,7 +91,13 @@ describe('api keys', () => {
   });
 
   test('an upstream error that echoes the key is redacted before it reaches the client', async () => {
-    a.setBehaviour({ kind: 'status', status: 401, body: JSON.stringify({ error: { message: `Incorrect API key provided: ${requestKeyA}`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }) });
+    a.setBehaviour({
+      kind: 'status',
+      status: 401,
+      body: JSON.stringify({
+        error: { message: `Incorrect API key provided: ${requestKeyA}`, type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+      }),
+    });
     const response = await gateway.post('/v1/chat/completions', { provider: 'ProvA', api_key: requestKeyA, messages: userMessage });
     a.setBehaviour({ kind: 'ok' });
     assert.equal(response.status, 401);

@@ -20,7 +20,11 @@ describe('embedded model end to end', () => {
   test('with nothing configured, a plain request is answered by the embedded model', async () => {
     const response = await gateway.post('/v1/chat/completions', { messages: story, temperature: 0, max_tokens: 20 });
     assert.equal(response.status, 200);
-    const body = (await response.json()) as { provider: string; choices: Array<{ message: { content: string }; finish_reason: string }>; usage: { completion_tokens: number; prompt_tokens: number } };
+    const body = (await response.json()) as {
+      provider: string;
+      choices: Array<{ message: { content: string }; finish_reason: string }>;
+      usage: { completion_tokens: number; prompt_tokens: number };
+    };
     assert.equal(body.provider, 'Local');
     assert.match(body.choices[0]?.message.content ?? '', /^, there was a little girl named Lily/);
     assert.equal(body.choices[0]?.finish_reason, 'length');
@@ -66,9 +70,7 @@ describe('embedded model end to end', () => {
   });
 
   test('concurrent requests queue for the sequence and all succeed', async () => {
-    const responses = await Promise.all(
-      [1, 2, 3, 4].map(() => gateway.post('/v1/chat/completions', { provider: 'Local', messages: story, max_tokens: 10 })),
-    );
+    const responses = await Promise.all([1, 2, 3, 4].map(() => gateway.post('/v1/chat/completions', { provider: 'Local', messages: story, max_tokens: 10 })));
     for (const response of responses) assert.equal(response.status, 200);
     const bodies = (await Promise.all(responses.map((response) => response.json()))) as Array<{ usage: { completion_tokens: number } }>;
     for (const body of bodies) assert.equal(body.usage.completion_tokens, 10);

@@ -50,7 +50,12 @@ describe('Local provider hardening', () => {
     const started = performance.now();
     let refused: unknown;
     try {
-      await ask(provider, { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: huge }] });
+      await ask(provider, {
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'user', content: huge },
+        ],
+      });
     } catch (error) {
       refused = error;
     }
@@ -68,7 +73,10 @@ describe('Local provider hardening', () => {
     await assert.rejects(ask(provider, { messages: [{ role: 'user', content: [{ type: 'text', text: huge }] }] }), isKind('bad_request'));
     // Just under the length bound, the token count still decides (and still refuses: it cannot fit).
     const under = 'a '.repeat((512 * MAX_CHARS_PER_TOKEN) / 2 - 10);
-    await assert.rejects(ask(provider, { messages: [{ role: 'user', content: under }] }), (e: unknown) => isKind('bad_request')(e) && /does not fit/.test((e as Error).message));
+    await assert.rejects(
+      ask(provider, { messages: [{ role: 'user', content: under }] }),
+      (e: unknown) => isKind('bad_request')(e) && /does not fit/.test((e as Error).message),
+    );
   });
 
   test('close() rejects queued requests with "shutting down", stops running generations, and is idempotent', async () => {
@@ -168,7 +176,8 @@ describe('provider catalog: URLs without credentials or query strings', () => {
       const response = await gateway.get(route);
       assert.equal(response.status, 200, route);
       const text = await response.text();
-      for (const secret of ['secret', 'abc', 'zzz', 'hunter2', 'qqq', 'frag', 'user:', 'other:']) assert.ok(!text.includes(secret), `${route} shows ${secret}: ${text.slice(0, 400)}`);
+      for (const secret of ['secret', 'abc', 'zzz', 'hunter2', 'qqq', 'frag', 'user:', 'other:'])
+        assert.ok(!text.includes(secret), `${route} shows ${secret}: ${text.slice(0, 400)}`);
     }
     const mine = (await (await gateway.get('/v1/providers/Mine')).json()) as { url: string };
     assert.equal(mine.url, 'http://127.0.0.1:9/');

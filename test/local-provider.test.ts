@@ -22,7 +22,6 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const MODEL = path.resolve(repoRoot, '../shared/models/stories260K.gguf');
 const LILY = ', there was a little girl named Lily';
 
-
 function open(model: string, extra: { cacheDir?: string; hfEndpoint?: string; parallel?: number; log?: (m: string) => void } = {}): LocalProvider {
   return createLocalProvider({ model, cacheDir: extra.cacheDir ?? os.tmpdir(), threads: 1, contextSize: 512, parallel: extra.parallel ?? 2, ...extra });
 }
@@ -35,7 +34,8 @@ function open(model: string, extra: { cacheDir?: string; hfEndpoint?: string; pa
 function withChatTemplate(dir: string): string {
   const model = readFileSync(MODEL);
   const str = (text: string): Buffer => Buffer.concat([Buffer.from(new BigUint64Array([BigInt(Buffer.byteLength(text))]).buffer), Buffer.from(text)]);
-  const template = '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}{#';
+  const template =
+    '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}{#';
   const bare = 8 + 'tokenizer.chat_template'.length + 4 + 8 + template.length + 2;
   const kv = Buffer.concat([str('tokenizer.chat_template'), Buffer.from([8, 0, 0, 0]), str(`${template}${' '.repeat((32 - (bare % 32)) % 32)}#}`)]);
   const header = Buffer.from(model.subarray(0, 24));
@@ -115,7 +115,10 @@ describe('Local provider on stories260K', () => {
   });
 
   test('max_tokens and max_completion_tokens bound the output: finish_reason length, exact usage', async () => {
-    for (const [fields, n] of [[{ max_tokens: 5 }, 5], [{ max_completion_tokens: 9, max_tokens: 50 }, 9]] as const) {
+    for (const [fields, n] of [
+      [{ max_tokens: 5 }, 5],
+      [{ max_completion_tokens: 9, max_tokens: 50 }, 9],
+    ] as const) {
       const chunks = await collect(await ask(provider, fields));
       assert.equal(finishOf(chunks), 'length');
       const usage = usageOf(chunks);
@@ -135,7 +138,13 @@ describe('Local provider on stories260K', () => {
 
   test('system prompt and text parts are flattened into the completion prompt', async () => {
     const messages: ChatRequest['messages'] = [
-      { role: 'user', content: [{ type: 'text', text: 'upon a time' }, { type: 'image_url', image_url: { url: 'x' } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'upon a time' },
+          { type: 'image_url', image_url: { url: 'x' } },
+        ],
+      },
       { role: 'system', content: 'Once' },
     ];
     assert.equal(flattenMessages(messages), 'Once\n\nupon a time');
@@ -148,12 +157,15 @@ describe('Local provider on stories260K', () => {
     const result = await ask(provider, { max_tokens: 480 }, controller.signal);
     let pieces = 0;
     const started = Date.now();
-    await assert.rejects(async () => {
-      for await (const chunk of streamOf(result)) {
-        if (chunk.choices[0]?.delta.content) pieces++;
-        if (pieces === 5) controller.abort();
-      }
-    }, (error: unknown) => error instanceof UpstreamError && error.kind === 'aborted');
+    await assert.rejects(
+      async () => {
+        for await (const chunk of streamOf(result)) {
+          if (chunk.choices[0]?.delta.content) pieces++;
+          if (pieces === 5) controller.abort();
+        }
+      },
+      (error: unknown) => error instanceof UpstreamError && error.kind === 'aborted',
+    );
     assert.ok(pieces < 100, `stopped after ${pieces} pieces`);
     assert.ok(Date.now() - started < 1000);
     assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
@@ -208,7 +220,10 @@ describe('Local provider: loading, queueing, context bounds, chat templates', ()
     const usage = usageOf(await collect(await ask(provider, { max_tokens: 100_000 })));
     assert.ok(usage && usage.total_tokens <= 512 && usage.completion_tokens > 256, JSON.stringify(usage));
     const long = 'Once upon a time '.repeat(200);
-    await assert.rejects(ask(provider, { messages: [{ role: 'user', content: long }] }), (e: unknown) => e instanceof UpstreamError && e.kind === 'bad_request');
+    await assert.rejects(
+      ask(provider, { messages: [{ role: 'user', content: long }] }),
+      (e: unknown) => e instanceof UpstreamError && e.kind === 'bad_request',
+    );
   });
 
   test('a GGUF with a chat template goes through LlamaChat with the rendered history', async (t) => {
@@ -216,7 +231,10 @@ describe('Local provider: loading, queueing, context bounds, chat templates', ()
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const provider = open(withChatTemplate(dir));
     t.after(() => provider.close());
-    const messages: ChatRequest['messages'] = [{ role: 'system', content: 'You tell stories.' }, { role: 'user', content: 'Once upon a time' }];
+    const messages: ChatRequest['messages'] = [
+      { role: 'system', content: 'You tell stories.' },
+      { role: 'user', content: 'Once upon a time' },
+    ];
     const chunks = await collect(await ask(provider, { messages, max_tokens: 600 }));
     const usage = usageOf(chunks);
     // ChatML framing spelled out in this 512-token vocabulary is far longer than the flat prompt (6 tokens).
@@ -228,7 +246,12 @@ describe('Local provider: loading, queueing, context bounds, chat templates', ()
 });
 
 describe('sequence pool', () => {
-  const fake = () => ({ disposed: false, async dispose() { this.disposed = true; } });
+  const fake = () => ({
+    disposed: false,
+    async dispose() {
+      this.disposed = true;
+    },
+  });
 
   test('hands out sequences FIFO; aborted waiters leave the queue; close rejects the rest', async () => {
     const pool = new SequencePool({ size: 1, create: fake });
@@ -267,19 +290,41 @@ describe('model sources and prompts', () => {
   test('a template decides completion vs chat; history keeps roles; request fields map to options', async () => {
     const lib = await llamaCpp();
     const fakeModel = (template?: string) => ({ fileInfo: { metadata: { tokenizer: template ? { chat_template: template } : {} } } }) as unknown as LlamaModel;
-    const messages: ChatRequest['messages'] = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: 'Tell me a story' }];
+    const messages: ChatRequest['messages'] = [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello' },
+      { role: 'user', content: 'Tell me a story' },
+    ];
     assert.deepEqual(planPrompt(lib, fakeModel(), messages), { kind: 'completion', prompt: 'Be brief.\n\nHi\n\nHello\n\nTell me a story' });
-        assert.deepEqual(toChatHistory(messages), [
-      { type: 'system', text: 'Be brief.' }, { type: 'user', text: 'Hi' }, { type: 'model', response: ['Hello'] },
-      { type: 'user', text: 'Tell me a story' }, { type: 'model', response: [] },
+    assert.deepEqual(toChatHistory(messages), [
+      { type: 'system', text: 'Be brief.' },
+      { type: 'user', text: 'Hi' },
+      { type: 'model', response: ['Hello'] },
+      { type: 'user', text: 'Tell me a story' },
+      { type: 'model', response: [] },
     ]);
     const options = sampling({ model: 'm', messages, max_tokens: 9999, temperature: 0.5, top_p: 0.9, seed: 7, stop: 'END', presence_penalty: 0.5 }, 300);
-    assert.deepEqual(options, { maxTokens: 300, temperature: 0.5, topP: 0.9, seed: 7, customStopTriggers: ['END'], repeatPenalty: { presencePenalty: 0.5, frequencyPenalty: 0 } });
+    assert.deepEqual(options, {
+      maxTokens: 300,
+      temperature: 0.5,
+      topP: 0.9,
+      seed: 7,
+      customStopTriggers: ['END'],
+      repeatPenalty: { presencePenalty: 0.5, frequencyPenalty: 0 },
+    });
     assert.equal(sampling({ model: 'm', messages }, 500).maxTokens, 256);
   });
 
   test('progress: a line every 10% without a TTY, one redrawn line with one', () => {
-    const sink = (isTTY: boolean) => ({ isTTY, out: '', write(s: string) { this.out += s; return true; } });
+    const sink = (isTTY: boolean) => ({
+      isTTY,
+      out: '',
+      write(s: string) {
+        this.out += s;
+        return true;
+      },
+    });
     const plain = sink(false);
     const tty = sink(true);
     for (const stream of [plain, tty]) {
@@ -310,13 +355,17 @@ describe('failures and downloads', () => {
     const server = http.createServer((req, res) => {
       requests.push(`${req.method} ${req.url}`);
       // Hugging Face's manifest API (for hf:<user>/<repo>:<quant>) and file downloads.
-      if (/^\/v2\/[^/]+\/[^/]+\/manifests\/[^/]+$/.test(req.url ?? '')) return void res.end(JSON.stringify({ ggufFile: { rfilename: 'SmolLM2-135M-Instruct-Q8_0.gguf' } }));
+      if (/^\/v2\/[^/]+\/[^/]+\/manifests\/[^/]+$/.test(req.url ?? ''))
+        return void res.end(JSON.stringify({ ggufFile: { rfilename: 'SmolLM2-135M-Instruct-Q8_0.gguf' } }));
       if (!/^\/[^/]+\/[^/]+\/resolve\/main\/.+\.gguf\?download=true$/.test(req.url ?? '')) return void res.writeHead(404).end();
       const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       const start = range ? Number(range[1]) : 0;
       const end = range?.[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
       res.writeHead(range ? 206 : 200, {
-        'content-type': 'application/octet-stream', 'accept-ranges': 'bytes', etag: '"stories260K"', 'content-length': String(end - start + 1),
+        'content-type': 'application/octet-stream',
+        'accept-ranges': 'bytes',
+        etag: '"stories260K"',
+        'content-length': String(end - start + 1),
         ...(range ? { 'content-range': `bytes ${start}-${end}/${data.length}` } : {}),
       });
       res.on('error', () => undefined);
@@ -330,9 +379,19 @@ describe('failures and downloads', () => {
     const hfEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     const uri = 'hf:ggml-org/models/tinyllamas/stories260K.gguf';
 
-    const progress = { isTTY: false, out: '', write(s: string) { this.out += s; return true; } };
+    const progress = {
+      isTTY: false,
+      out: '',
+      write(s: string) {
+        this.out += s;
+        return true;
+      },
+    };
     const file = await resolveModelSource(uri, { cacheDir, hfEndpoint, progressStream: progress as unknown as NodeJS.WritableStream });
-    assert.ok(requests.some((r) => r.startsWith('GET /ggml-org/models/resolve/main/tinyllamas/stories260K.gguf?download=true')), requests.join());
+    assert.ok(
+      requests.some((r) => r.startsWith('GET /ggml-org/models/resolve/main/tinyllamas/stories260K.gguf?download=true')),
+      requests.join(),
+    );
     assert.equal(path.dirname(file), cacheDir);
     assert.equal(statSync(file).size, data.length);
     assert.ok(readFileSync(file).equals(data));

@@ -70,7 +70,10 @@ function geminiBehaviour(request: GeminiFakeRequest): GeminiBehaviour {
   if (body.tools !== undefined) {
     return {
       kind: 'parts',
-      parts: [{ text: "I'll check the weather in Paris." }, { functionCall: { name: 'get_weather', args: { location: 'Paris', units: 'c' } }, thoughtSignature: geminiSignature }],
+      parts: [
+        { text: "I'll check the weather in Paris." },
+        { functionCall: { name: 'get_weather', args: { location: 'Paris', units: 'c' } }, thoughtSignature: geminiSignature },
+      ],
     };
   }
   if (parts.some((part) => part.inlineData !== undefined)) return { kind: 'parts', parts: [{ text: 'A tiny ' }, { text: 'one-pixel image.' }] };
@@ -271,13 +274,16 @@ describe('the official openai SDK (Node 22) through the native Anthropic and Gem
     await Promise.all([anthropic?.close(), gemini?.close(), new Promise((resolve) => (images === undefined ? resolve(undefined) : images.close(resolve)))]);
   });
 
-  test('every response and every chunk the SDK received is valid against OpenAI\'s schemas', () => {
+  test("every response and every chunk the SDK received is valid against OpenAI's schemas", () => {
     const problems: string[] = [];
     let checked = 0;
     for (const provider of ['Anthropic', 'GeminiPro'] as const) {
       for (const { where, completion, chunk } of everyResponse(out[provider])) {
         checked += 1;
-        const errors = completion !== undefined ? validateAgainstOpenAI('CreateChatCompletionResponse', completion) : validateAgainstOpenAI('CreateChatCompletionStreamResponse', chunk);
+        const errors =
+          completion !== undefined
+            ? validateAgainstOpenAI('CreateChatCompletionResponse', completion)
+            : validateAgainstOpenAI('CreateChatCompletionStreamResponse', chunk);
         if (errors.length > 0) problems.push(`${provider} ${where}: ${errors.join('; ')}\n${JSON.stringify(completion ?? chunk)}`);
       }
     }
@@ -346,7 +352,17 @@ describe('the official openai SDK (Node 22) through the native Anthropic and Gem
       const body = sent[index] as { tools: Array<{ name: string; input_schema: unknown }>; tool_choice: unknown; seed?: unknown };
       assert.deepEqual(
         body.tools.map((tool) => [tool.name, tool.input_schema]),
-        [['json_answer', { type: 'object', properties: { city: { type: 'string' }, temperature_c: { type: 'number' }, conditions: { type: 'string' } }, required: jsonRequired, additionalProperties: false }]],
+        [
+          [
+            'json_answer',
+            {
+              type: 'object',
+              properties: { city: { type: 'string' }, temperature_c: { type: 'number' }, conditions: { type: 'string' } },
+              required: jsonRequired,
+              additionalProperties: false,
+            },
+          ],
+        ],
       );
       assert.deepEqual(body.tool_choice, { type: 'tool', name: 'json_answer' });
       assert.equal(body.seed, undefined);
@@ -364,7 +380,16 @@ describe('the official openai SDK (Node 22) through the native Anthropic and Gem
     assert.equal(requests.length, 8, 'one upstream call per SDK call');
     assert.equal(gemini.keysInUrl, 0);
     const actions = requests.map((request) => request.action);
-    assert.deepEqual(actions, ['generateContent', 'generateContent', 'streamGenerateContent', 'streamGenerateContent', 'generateContent', 'streamGenerateContent', 'generateContent', 'streamGenerateContent']);
+    assert.deepEqual(actions, [
+      'generateContent',
+      'generateContent',
+      'streamGenerateContent',
+      'streamGenerateContent',
+      'generateContent',
+      'streamGenerateContent',
+      'generateContent',
+      'streamGenerateContent',
+    ]);
     for (const request of requests) {
       assert.equal(request.model, 'gemini-2.5-flash');
       assert.equal(request.headers['x-goog-api-key'], GEMINI_KEY);
@@ -407,7 +432,9 @@ describe('the official openai SDK (Node 22) through the native Anthropic and Gem
     }
 
     // Images as inlineData (the http one fetched by the gateway); `stop` as stopSequences.
-    assert.deepEqual(bodyOf(4).contents, [{ role: 'user', parts: [{ text: 'What is in this picture?' }, { inlineData: { mimeType: 'image/png', data: PNG_BASE64 } }] }]);
+    assert.deepEqual(bodyOf(4).contents, [
+      { role: 'user', parts: [{ text: 'What is in this picture?' }, { inlineData: { mimeType: 'image/png', data: PNG_BASE64 } }] },
+    ]);
     assert.deepEqual(bodyOf(4).generationConfig, { stopSequences: ['END'] });
     assert.deepEqual(bodyOf(5).contents[0]?.parts[1], { inlineData: { mimeType: 'image/png', data: PNG_BASE64 } });
 

@@ -184,7 +184,10 @@ describe('README examples run as written', () => {
 
   test('discovery-curl: providers, one provider, models', async () => {
     const output = await runExample('discovery-curl');
-    const documents = output.trim().split('\n').map((line) => JSON.parse(line) as unknown);
+    const documents = output
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as unknown);
     assert.equal(documents.length, 3);
     const providers = documents[0] as Array<{ id: string; configured: boolean; auto_route: boolean }>;
     assert.ok(Array.isArray(providers));

@@ -186,7 +186,7 @@ describe('health counts requests, not tries', () => {
       config: { providers: [{ id: 'Broken', api: 'openai', baseUrl: broken.url, models: ['test-model'] }] },
     });
     try {
-      const circuit = async () => ((await (await gateway.get('/v1/providers/Broken')).json()) as { circuit: string; consecutive_failures: number });
+      const circuit = async () => (await (await gateway.get('/v1/providers/Broken')).json()) as { circuit: string; consecutive_failures: number };
       assert.equal((await gateway.post('/v1/chat/completions', body('Broken'))).status, 502);
       assert.equal(broken.requests.length, 3, 'the request was tried three times');
       assert.deepEqual(await circuit(), { ...(await circuit()), circuit: 'closed', consecutive_failures: 1 });

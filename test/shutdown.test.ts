@@ -88,7 +88,12 @@ describe('shutdown past the grace period, and the request log', () => {
 
   test('requests queued for the embedded model get a 503 at shutdown, not silence', async () => {
     const gateway = await startGateway({ env: { INTERFERENCE_LOCAL_PARALLEL: '1', INTERFERENCE_LOG: '1' } });
-    const first = await gateway.post('/v1/chat/completions', { provider: 'Local', stream: true, max_tokens: 400, messages: [{ role: 'user', content: 'Once upon a time' }] });
+    const first = await gateway.post('/v1/chat/completions', {
+      provider: 'Local',
+      stream: true,
+      max_tokens: 400,
+      messages: [{ role: 'user', content: 'Once upon a time' }],
+    });
     assert.equal(first.status, 200);
     const { text, reader } = await readUntil(first, (so) => so.includes('data: {'));
     const queued = gateway.post('/v1/chat/completions', { provider: 'Local', max_tokens: 50, messages: [{ role: 'user', content: 'Once upon a time' }] });

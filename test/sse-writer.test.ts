@@ -135,10 +135,12 @@ describe('SseWriter', () => {
     let clientRes: http.IncomingMessage | undefined;
     try {
       const client = new Promise<http.IncomingMessage>((resolve, reject) => {
-        http.get(served.url, { agent: false }, (res) => {
-          res.pause(); // and never reads
-          resolve(res);
-        }).on('error', reject);
+        http
+          .get(served.url, { agent: false }, (res) => {
+            res.pause(); // and never reads
+            resolve(res);
+          })
+          .on('error', reject);
       });
       const { writer, res } = await served.writer;
       void writer.send({ first: true }); // the headers go out with the first event

@@ -41,6 +41,9 @@ describe('stream forwarding', () => {
     const span = (contentReads.at(-1)?.at ?? 0) - (contentReads[0]?.at ?? 0);
     assert.ok(span >= gapMs * 4, `events spread over ${span.toFixed(0)} ms, as the upstream sent them`);
     // No read carries more than the upstream sent in one go (the role chunk and the first word may share one).
-    assert.ok(contentReads.every((arrival) => arrival.events <= 2), JSON.stringify(arrivals));
+    assert.ok(
+      contentReads.every((arrival) => arrival.events <= 2),
+      JSON.stringify(arrivals),
+    );
   });
 });

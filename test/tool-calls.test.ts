@@ -11,7 +11,8 @@ import { assertOpenAIShape } from './support/openai-schema.js';
  * non-streaming client. The stream is OpenAI's recorded one (openai-python's inline snapshot
  * 2018feb6…, quoted in shared/notes/upstream-protocols.md §1.4), fragments as recorded.
  */
-const head = '{"id":"chatcmpl-ABfwERreu9s99xXsVuOWtIB2UOx62","object":"chat.completion.chunk","created":1727346182,"model":"gpt-4o-2024-08-06","system_fingerprint":"fp_143bb8492c","choices":[{"index":0,"delta":';
+const head =
+  '{"id":"chatcmpl-ABfwERreu9s99xXsVuOWtIB2UOx62","object":"chat.completion.chunk","created":1727346182,"model":"gpt-4o-2024-08-06","system_fingerprint":"fp_143bb8492c","choices":[{"index":0,"delta":';
 const recordedToolStream = [
   `${head}{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_4XzlGBLtUe9dy3GVNV4jhq7h","type":"function","function":{"name":"get_weather","arguments":""}}],"refusal":null},"logprobs":null,"finish_reason":null}]}`,
   ...['{\\"', 'city', '\\":\\"', 'New', ' York', ' City', '\\"}'].map(
@@ -22,7 +23,14 @@ const recordedToolStream = [
 ];
 
 const tools = [
-  { type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } },
+  {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+    },
+  },
 ];
 
 describe('tool calls', () => {
@@ -82,7 +90,10 @@ describe('tool calls', () => {
     const response = await gateway.post('/v1/chat/completions', body(false));
     assert.equal(response.status, 200);
     const completion = (await response.json()) as {
-      choices: Array<{ message: { content: string | null; tool_calls: Array<{ id: string; type: string; function: { name: string; arguments: string } }> }; finish_reason: string }>;
+      choices: Array<{
+        message: { content: string | null; tool_calls: Array<{ id: string; type: string; function: { name: string; arguments: string } }> };
+        finish_reason: string;
+      }>;
       usage: { total_tokens: number };
     };
     assertOpenAIShape('CreateChatCompletionResponse', completion);

@@ -78,7 +78,10 @@ export function originOf(url: string): string {
 
 export function expectImage(bytes: Buffer, from: string): Buffer {
   if (sniffImage(bytes) === undefined) {
-    throw new UpstreamError('bad_response', `${from} did not return an image (${bytes.length} bytes starting ${JSON.stringify(bytes.subarray(0, 16).toString('latin1'))})`);
+    throw new UpstreamError(
+      'bad_response',
+      `${from} did not return an image (${bytes.length} bytes starting ${JSON.stringify(bytes.subarray(0, 16).toString('latin1'))})`,
+    );
   }
   return bytes;
 }

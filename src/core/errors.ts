@@ -9,11 +9,7 @@ export class ApiError extends Error {
   /** Extra response headers (for example `retry-after`). */
   readonly headers: Record<string, string>;
 
-  constructor(
-    status: number,
-    message: string,
-    options: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {},
-  ) {
+  constructor(status: number, message: string, options: { type?: string; param?: string | null; code?: string | null; headers?: Record<string, string> } = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
@@ -63,11 +59,7 @@ export class UpstreamError extends Error {
   /** Seconds the upstream asked us to wait (`retry-after` / `retry-after-ms`). */
   readonly retryAfter: number | undefined;
 
-  constructor(
-    kind: FailureKind,
-    message: string,
-    options: { status?: number; code?: string | null; retryAfter?: number; cause?: unknown } = {},
-  ) {
+  constructor(kind: FailureKind, message: string, options: { status?: number; code?: string | null; retryAfter?: number; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'UpstreamError';
     this.kind = kind;

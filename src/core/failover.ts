@@ -240,10 +240,7 @@ function finalError(records: AttemptRecord[], failures: UpstreamError[]): AllFai
     const text = record.message ?? record.outcome;
     return text.startsWith(`${record.provider} `) ? text : `${record.provider}: ${text}`;
   });
-  const message =
-    failed.length === 1
-      ? `${lines[0]}`
-      : `All ${failed.length} providers failed. ${lines.join(' | ')}`;
+  const message = failed.length === 1 ? `${lines[0]}` : `All ${failed.length} providers failed. ${lines.join(' | ')}`;
   const headers: Record<string, string> = {};
   if (status === 429 || status === 503) {
     const waits = failures.map((failure) => failure.retryAfter).filter((wait): wait is number => wait !== undefined);
@@ -259,4 +256,3 @@ function finalError(records: AttemptRecord[], failures: UpstreamError[]): AllFai
   error.attempts = records;
   return error;
 }
-

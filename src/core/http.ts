@@ -102,7 +102,7 @@ export async function send(options: SendOptions): Promise<UpstreamResponse> {
  */
 function decoded(response: Dispatcher.ResponseData): Readable {
   const raw = response.headers['content-encoding'];
-  const encoding = (Array.isArray(raw) ? raw.join(',') : raw ?? '').trim().toLowerCase();
+  const encoding = (Array.isArray(raw) ? raw.join(',') : (raw ?? '')).trim().toLowerCase();
   if (encoding === '' || encoding === 'identity') return response.body;
   let decoder: NodeJS.ReadWriteStream & Readable;
   // Lenient flushing, as browsers: a stream cut at a chunk boundary still yields what arrived.
@@ -160,12 +160,7 @@ export function networkError(error: unknown, signal?: AbortSignal): UpstreamErro
  * Reads a body, bounded by `limit` bytes: past it, `truncate` keeps the first `limit` bytes (error
  * bodies), `fail` throws (a reply too large to be what we asked for).
  */
-export async function readBounded(
-  body: Readable,
-  signal: AbortSignal | undefined,
-  limit: number,
-  overflow: 'truncate' | 'fail',
-): Promise<Buffer> {
+export async function readBounded(body: Readable, signal: AbortSignal | undefined, limit: number, overflow: 'truncate' | 'fail'): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   try {

@@ -20,7 +20,13 @@ export function planImages(registry: Registry, input: { provider: unknown; apiKe
  * as a whole by `timeoutMs` (a Space that only sends heartbeats never trips an idle timeout), and
  * an answer without an image is a failed attempt.
  */
-export async function runImages(plan: Plan, request: ImageRequest, clientSignal: AbortSignal, policy: RoutingPolicy, timeoutMs: number): Promise<ImagesOutcome> {
+export async function runImages(
+  plan: Plan,
+  request: ImageRequest,
+  clientSignal: AbortSignal,
+  policy: RoutingPolicy,
+  timeoutMs: number,
+): Promise<ImagesOutcome> {
   const { value, provider, attempts } = await failover(plan, clientSignal, policy, async (attempt, scope) => {
     const timer = setTimeout(() => scope.abort(new UpstreamError('timeout', `no image within ${timeoutMs} ms`)), timeoutMs);
     try {

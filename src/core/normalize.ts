@@ -33,16 +33,16 @@ export function normalizeCompletion(completion: ChatCompletion & WithRaw, provid
   let changed = normalizeEnvelope(completion, 'chat.completion', provider, fallbackModel);
   completion.choices.forEach((choice, index) => {
     if (typeof choice !== 'object' || choice === null) throw notAChoice();
-    if (typeof choice.index !== 'number') (choice.index = index), (changed = true);
+    if (typeof choice.index !== 'number') ((choice.index = index), (changed = true));
     if (typeof choice.message !== 'object' || choice.message === null) {
       choice.message = { role: 'assistant', content: null };
       changed = true;
     }
     const message = choice.message;
-    if (message.role !== 'assistant') (message.role = 'assistant'), (changed = true);
-    if (message.content === undefined) (message.content = null), (changed = true);
-    if (message.refusal === undefined) (message.refusal = null), (changed = true);
-    if (choice.logprobs === undefined) (choice.logprobs = null), (changed = true);
+    if (message.role !== 'assistant') ((message.role = 'assistant'), (changed = true));
+    if (message.content === undefined) ((message.content = null), (changed = true));
+    if (message.refusal === undefined) ((message.refusal = null), (changed = true));
+    if (choice.logprobs === undefined) ((choice.logprobs = null), (changed = true));
     if (!finishReasons.has(choice.finish_reason as string)) {
       // The upstream's own reason is kept beside the mapped one (as OpenRouter does).
       if (typeof choice.finish_reason === 'string' && choice.native_finish_reason === undefined) choice.native_finish_reason = choice.finish_reason;
@@ -63,8 +63,8 @@ export function normalizeChunk(chunk: ChatChunk & WithRaw, provider: string, fal
   for (let index = 0; index < chunk.choices.length; index++) {
     const choice = chunk.choices[index] as ChatChunk['choices'][number];
     if (typeof choice !== 'object' || choice === null) throw notAChoice();
-    if (typeof choice.index !== 'number') (choice.index = index), (changed = true);
-    if (typeof choice.delta !== 'object' || choice.delta === null) (choice.delta = {}), (changed = true);
+    if (typeof choice.index !== 'number') ((choice.index = index), (changed = true));
+    if (typeof choice.delta !== 'object' || choice.delta === null) ((choice.delta = {}), (changed = true));
     const reason = choice.finish_reason;
     if (reason === undefined || (reason !== null && !finishReasons.has(reason))) {
       if (typeof reason === 'string' && choice.native_finish_reason === undefined) choice.native_finish_reason = reason;
@@ -84,18 +84,18 @@ export function normalizeChunk(chunk: ChatChunk & WithRaw, provider: string, fal
 function normalizeEnvelope(value: ChatCompletion | ChatChunk, object: string, provider: string, fallbackModel: string): boolean {
   const record = value as Record<string, unknown>;
   let changed = false;
-  if (record.object !== object) (record.object = object), (changed = true);
-  if (typeof record.id !== 'string' || record.id === '') (record.id = completionId()), (changed = true);
+  if (record.object !== object) ((record.object = object), (changed = true));
+  if (typeof record.id !== 'string' || record.id === '') ((record.id = completionId()), (changed = true));
   if (typeof record.created !== 'number' || !Number.isInteger(record.created) || record.created < 0) {
     record.created = Math.floor(Date.now() / 1000);
     changed = true;
   }
-  if (typeof record.model !== 'string' || record.model === '') (record.model = fallbackModel), (changed = true);
+  if (typeof record.model !== 'string' || record.model === '') ((record.model = fallbackModel), (changed = true));
   if (record.system_fingerprint !== undefined && typeof record.system_fingerprint !== 'string') {
     delete record.system_fingerprint;
     changed = true;
   }
-  if (!Array.isArray(record.choices)) (record.choices = []), (changed = true);
+  if (!Array.isArray(record.choices)) ((record.choices = []), (changed = true));
   // An upstream that already says `provider` (another gateway) is re-serialised, not spliced.
   if (record.provider !== undefined) changed = true;
   record.provider = provider;

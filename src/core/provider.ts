@@ -97,8 +97,7 @@ export interface ImageCall {
 }
 
 export type ChatResult = (
-  | { readonly type: 'completion'; readonly completion: ChatCompletion }
-  | { readonly type: 'stream'; readonly chunks: AsyncIterable<ChatChunk> }
+  { readonly type: 'completion'; readonly completion: ChatCompletion } | { readonly type: 'stream'; readonly chunks: AsyncIterable<ChatChunk> }
 ) & {
   /** What the translation changed or could not carry (a clamped value, a dropped field): said back to the client. */
   readonly warnings?: readonly string[];

@@ -50,7 +50,8 @@ export async function runChat(plan: Plan, request: ChatRequest, clientSignal: Ab
     );
   const warn = (provider: string, translation: readonly string[]): string[] => {
     const entry = plan.attempts.find((attempt) => attempt.entry.provider.id === provider)?.entry;
-    const ignored = entry === undefined ? [] : ignoredParams(entry.provider, request).map((field) => `${field} is not supported by ${provider} and was not sent`);
+    const ignored =
+      entry === undefined ? [] : ignoredParams(entry.provider, request).map((field) => `${field} is not supported by ${provider} and was not sent`);
     return [...ignored, ...translation.map((warning) => `${provider}: ${warning}`)];
   };
   if (stream) {

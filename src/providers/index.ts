@@ -46,13 +46,20 @@ export function buildRegistry(config: Config): Registry {
         where,
         path: `providers[${index}].id`,
         found: `${JSON.stringify(override.id)}, which is not a built-in provider`,
-        expected: `a built-in provider id (GET /v1/providers lists them), or "api" (${Object.keys(families).map((api) => `"${api}"`).join(', ')}) and a "baseUrl" for a provider of your own`,
+        expected: `a built-in provider id (GET /v1/providers lists them), or "api" (${Object.keys(families)
+          .map((api) => `"${api}"`)
+          .join(', ')}) and a "baseUrl" for a provider of your own`,
       });
       continue;
     }
     const family = families[override.api];
     if (override.baseUrl === undefined && nonEmpty(config.env[envName(override.id, 'BASE_URL')]) === undefined) {
-      problems.push({ where, path: `providers[${index}].baseUrl`, found: 'nothing', expected: `the provider's base URL, ${family.baseUrlHint} (or ${envName(override.id, 'BASE_URL')})` });
+      problems.push({
+        where,
+        path: `providers[${index}].baseUrl`,
+        found: 'nothing',
+        expected: `the provider's base URL, ${family.baseUrlHint} (or ${envName(override.id, 'BASE_URL')})`,
+      });
       continue;
     }
     const declaration: DeclaredProvider = {
@@ -77,7 +84,8 @@ export function buildRegistry(config: Config): Registry {
   for (const entry of entries) {
     const variable = envName(entry.provider.id, 'BASE_URL');
     const value = nonEmpty(config.env[variable]);
-    if (value !== undefined && !isAbsoluteHttpUrl(value)) problems.push({ where: 'environment', path: variable, found: JSON.stringify(value), expected: urlExpectation });
+    if (value !== undefined && !isAbsoluteHttpUrl(value))
+      problems.push({ where: 'environment', path: variable, found: JSON.stringify(value), expected: urlExpectation });
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -139,7 +147,6 @@ function huggingSpaceEntries(config: Config, override: ProviderOverride | undefi
     ...imageSpaces.map((space) => ({ provider: createSpaceProvider(space, options), autoRoute: false, ...shared })),
   ];
 }
-
 
 /** The protocol families a config entry may name with `"api"`, and how each builds a provider. */
 const families: Record<ProviderApi, { create(declaration: DeclaredProvider, config: Config): Provider; baseUrlHint: string }> = {

@@ -62,7 +62,16 @@ export function createApp(options: AppOptions): App {
   const admission = new Admission(options.maxConcurrent);
   const chat = createChatRoute({ registry, policy, maxBodyBytes, bodyTimeoutMs, maxMessages: options.maxMessages, admission });
   const store = new ImageStore(options.imagesDir);
-  const images = createImagesRoute({ registry, policy, store, maxBodyBytes, bodyTimeoutMs, admission, publicUrl: options.publicUrl, imageTimeoutMs: options.imageTimeoutMs });
+  const images = createImagesRoute({
+    registry,
+    policy,
+    store,
+    maxBodyBytes,
+    bodyTimeoutMs,
+    admission,
+    publicUrl: options.publicUrl,
+    imageTimeoutMs: options.imageTimeoutMs,
+  });
   const authorize = createGatewayAuth(options.gatewayKey);
   const origins = createOriginPolicy({ allowed: options.corsOrigins, publicUrl: options.publicUrl });
   const logger: Logger = createLogger(options.log);
@@ -90,7 +99,12 @@ export function createApp(options: AppOptions): App {
     { method: 'GET', path: '/v1/models', prefix: false, handler: (_req, res, context) => listModels(res, registry, context.headers) },
     { method: 'GET', path: '/v1/models/', prefix: true, handler: (_req, res, context, id) => getModel(res, registry, id, context.headers) },
     { method: 'GET', path: '/v1/providers', prefix: false, handler: (_req, res, context) => listProviders(res, registry, policy.health, context.headers) },
-    { method: 'GET', path: '/v1/providers/', prefix: true, handler: (_req, res, context, id) => getProvider(res, registry, policy.health, id, context.headers) },
+    {
+      method: 'GET',
+      path: '/v1/providers/',
+      prefix: true,
+      handler: (_req, res, context, id) => getProvider(res, registry, policy.health, id, context.headers),
+    },
     { method: 'POST', path: '/api/', prefix: true, handler: (req, res, context, rest) => providerScoped(rest, req, res, context) },
     { method: 'GET', path: '/', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/v1', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
@@ -129,7 +143,9 @@ export function createApp(options: AppOptions): App {
       const origin = JSON.stringify(String(req.headers.origin).slice(0, 200));
       sendError(
         res,
-        new ApiError(403, `Requests from the web page at ${origin} are not allowed; allow its origin with INTERFERENCE_CORS_ORIGINS.`, { code: 'origin_not_allowed' }),
+        new ApiError(403, `Requests from the web page at ${origin} are not allowed; allow its origin with INTERFERENCE_CORS_ORIGINS.`, {
+          code: 'origin_not_allowed',
+        }),
         context.headers,
       );
       return;
@@ -193,7 +209,7 @@ export function createApp(options: AppOptions): App {
     } catch (error) {
       fail(res, context, error);
     }
-  };
+  }
 
   function fail(res: ServerResponse, context: RequestContext, error: unknown): void {
     if (!(error instanceof ApiError)) logger.crash(context, error);
@@ -204,18 +220,22 @@ export function createApp(options: AppOptions): App {
   function methodNotAllowed(method: string, path: string): ApiError {
     const methods = new Set<string>(['OPTIONS']);
     for (const candidate of routes) {
-      const matches = candidate.prefix ? path.startsWith(candidate.path) && path.length > candidate.path.length : path === candidate.path || path === `${candidate.path}/`;
+      const matches = candidate.prefix
+        ? path.startsWith(candidate.path) && path.length > candidate.path.length
+        : path === candidate.path || path === `${candidate.path}/`;
       if (!matches) continue;
       methods.add(candidate.method);
       if (candidate.method === 'GET') methods.add('HEAD');
     }
     const allow = [...methods].sort().join(', ');
-    return new ApiError(405, `${method.slice(0, 20)} is not allowed on ${path.slice(0, 200)}; use ${allow}`, { code: 'method_not_allowed', headers: { allow } });
+    return new ApiError(405, `${method.slice(0, 20)} is not allowed on ${path.slice(0, 200)}; use ${allow}`, {
+      code: 'method_not_allowed',
+      headers: { allow },
+    });
   }
 
   return { handle, admission, store, logger };
 }
-
 
 /** Shared by requests without a query string: read only. */
 const noQuery = new URLSearchParams();

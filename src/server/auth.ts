@@ -19,7 +19,11 @@ export function createGatewayAuth(key: string | undefined): ((req: IncomingMessa
       });
     }
     if (!timingSafeEqual(digest(presented), expected)) {
-      throw new ApiError(401, 'The gateway API key is not valid.', { type: 'authentication_error', code: 'invalid_api_key', headers: { 'www-authenticate': 'Bearer' } });
+      throw new ApiError(401, 'The gateway API key is not valid.', {
+        type: 'authentication_error',
+        code: 'invalid_api_key',
+        headers: { 'www-authenticate': 'Bearer' },
+      });
     }
   };
 }

@@ -57,9 +57,7 @@ function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Pr
     let size = 0;
     const timer = setTimeout(() => {
       cleanup();
-      reject(
-        new ApiError(408, `the request body did not arrive within ${timeoutMs} ms`, { code: 'request_timeout', headers: { connection: 'close' } }),
-      );
+      reject(new ApiError(408, `the request body did not arrive within ${timeoutMs} ms`, { code: 'request_timeout', headers: { connection: 'close' } }));
     }, timeoutMs);
     const onData = (chunk: Buffer): void => {
       size += chunk.length;

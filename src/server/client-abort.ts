@@ -18,7 +18,10 @@ export function abortOnClientClose(res: ServerResponse): { signal: AbortSignal; 
 
 /** The answer a request cut by shutdown gets: a 503, or an error event when its stream had started. */
 export const shuttingDown = (): ApiError =>
-  new ApiError(503, 'The gateway is shutting down; retry on another instance or in a moment.', { code: 'server_shutting_down', headers: { connection: 'close' } });
+  new ApiError(503, 'The gateway is shutting down; retry on another instance or in a moment.', {
+    code: 'server_shutting_down',
+    headers: { connection: 'close' },
+  });
 
 /**
  * Ends a request at shutdown: its stream gets an error event and `[DONE]`, a request still waiting

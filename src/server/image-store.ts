@@ -38,7 +38,11 @@ export const realImageStoreFs: ImageStoreFs = {
   rename: (from, to) => rename(from, to),
   unlink: (file) => unlink(file),
   readdir: (dir) => readdir(dir),
-  exists: (file) => stat(file).then(() => true, () => false),
+  exists: (file) =>
+    stat(file).then(
+      () => true,
+      () => false,
+    ),
   async syncDir(dir) {
     const handle = await open(dir, 'r');
     try {
@@ -196,9 +200,13 @@ function storeError(error: unknown, step: 'create' | 'write'): ApiError {
   const code = typeof (error as { code?: unknown } | null)?.code === 'string' ? (error as { code: string }).code : undefined;
   let apiError: ApiError;
   if (code !== undefined && OUT_OF_SPACE.has(code)) {
-    apiError = new ApiError(507, `the image store is out of disk space (${code}); the image was generated but could not be saved: ask for response_format "b64_json" or try again later`, {
-      code: 'insufficient_storage',
-    });
+    apiError = new ApiError(
+      507,
+      `the image store is out of disk space (${code}); the image was generated but could not be saved: ask for response_format "b64_json" or try again later`,
+      {
+        code: 'insufficient_storage',
+      },
+    );
   } else {
     const problem =
       code === 'EACCES' || code === 'EPERM'

@@ -11,7 +11,11 @@ export interface Logger {
  * their outcome and time. It never prints bodies, headers or keys.
  */
 export function createLogger(enabled: boolean): Logger {
-  if (!enabled) return { request: () => undefined, crash: (context, error) => writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }) };
+  if (!enabled)
+    return {
+      request: () => undefined,
+      crash: (context, error) => writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }),
+    };
   return {
     request(req, res, context, started, path) {
       // Logged at `close`: a response that never finished was left by its client (499, as

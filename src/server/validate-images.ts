@@ -37,7 +37,8 @@ export function validateImagesBody(body: Record<string, unknown>): ImagesInput {
   }
   const seed = body.seed;
   if (seed !== undefined && seed !== null) {
-    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 2 ** 31 - 1) throw invalidRequest('seed must be an integer from 0 to 2147483647', 'seed');
+    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 2 ** 31 - 1)
+      throw invalidRequest('seed must be an integer from 0 to 2147483647', 'seed');
     request.seed = seed;
   }
   const negative = body.negative_prompt;

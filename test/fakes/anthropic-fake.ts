@@ -163,7 +163,13 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
       case 'rate-limit':
         return sendError(res, 429, 'rate_limit_error', ERROR_MESSAGES.rateLimit, { 'retry-after': String(b.retryAfterSeconds) });
       case 'overloaded':
-        return sendError(res, 529, 'overloaded_error', ERROR_MESSAGES.overloaded, b.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(b.retryAfterSeconds) });
+        return sendError(
+          res,
+          529,
+          'overloaded_error',
+          ERROR_MESSAGES.overloaded,
+          b.retryAfterSeconds === undefined ? undefined : { 'retry-after': String(b.retryAfterSeconds) },
+        );
       case 'json':
         return sendJson(res, b.body);
       case 'events':
@@ -226,7 +232,8 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
     const key = req.headers['x-api-key'];
     if (typeof key !== 'string' || key === '') return sendError(res, 401, 'authentication_error', 'x-api-key header is required');
     if (options.apiKey !== undefined && key !== options.apiKey) return sendError(res, 401, 'authentication_error', ERROR_MESSAGES.invalidKey);
-    if (typeof req.headers['anthropic-version'] !== 'string' || req.headers['anthropic-version'] === '') return sendError(res, 400, 'invalid_request_error', 'anthropic-version: header is required');
+    if (typeof req.headers['anthropic-version'] !== 'string' || req.headers['anthropic-version'] === '')
+      return sendError(res, 400, 'invalid_request_error', 'anthropic-version: header is required');
     try {
       validate(body, options.models);
     } catch (error) {
@@ -300,20 +307,24 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
 /** The checks the real API makes before answering, with its error wording where known. */
 function validate(body: unknown, models: readonly string[] | undefined): void {
   const invalid = (message: string): Rejection => new Rejection(400, 'invalid_request_error', message);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('There was an error parsing the body of your request: it is not a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalid('There was an error parsing the body of your request: it is not a JSON object');
   const b = body as Record<string, unknown>;
   for (const field of Object.keys(b)) if (!knownFields.has(field)) throw invalid(`${field}: Extra inputs are not permitted`);
   if (typeof b.model !== 'string' || b.model === '') throw invalid('model: Field required');
   if (b.max_tokens === undefined) throw invalid('max_tokens: Field required');
-  if (typeof b.max_tokens !== 'number' || !Number.isInteger(b.max_tokens) || b.max_tokens < 1) throw invalid('max_tokens: Input should be a valid integer greater than or equal to 1');
+  if (typeof b.max_tokens !== 'number' || !Number.isInteger(b.max_tokens) || b.max_tokens < 1)
+    throw invalid('max_tokens: Input should be a valid integer greater than or equal to 1');
   if (!Array.isArray(b.messages)) throw invalid('messages: Field required');
   if (b.stream !== undefined && typeof b.stream !== 'boolean') throw invalid('stream: Input should be a valid boolean');
   if (b.temperature !== undefined && (typeof b.temperature !== 'number' || b.temperature < 0 || b.temperature > 1)) {
     throw invalid('temperature: Input should be less than or equal to 1');
   }
   // Newer models (Opus 4.1 on) refuse both; the exact 400 is quoted in BerriAI/litellm#15097.
-  if (b.temperature !== undefined && b.top_p !== undefined) throw invalid('`temperature` and `top_p` cannot both be specified for this model. Please use only one.');
-  if (b.system !== undefined && typeof b.system !== 'string' && !Array.isArray(b.system)) throw invalid('system: Input should be a valid string or a list of text blocks');
+  if (b.temperature !== undefined && b.top_p !== undefined)
+    throw invalid('`temperature` and `top_p` cannot both be specified for this model. Please use only one.');
+  if (b.system !== undefined && typeof b.system !== 'string' && !Array.isArray(b.system))
+    throw invalid('system: Input should be a valid string or a list of text blocks');
   if (b.stop_sequences !== undefined && (!Array.isArray(b.stop_sequences) || !b.stop_sequences.every((s) => typeof s === 'string'))) {
     throw invalid('stop_sequences: Input should be a valid list of strings');
   }
@@ -337,7 +348,8 @@ function validateTools(tools: unknown, invalid: (message: string) => Rejection):
   if (!Array.isArray(tools)) throw invalid('tools: Input should be a valid list');
   tools.forEach((tool: unknown, i) => {
     const t = tool as { name?: unknown; input_schema?: { type?: unknown } };
-    if (typeof t?.name !== 'string' || !/^[a-zA-Z0-9_-]{1,128}$/.test(t.name)) throw invalid(`tools.${i}.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'`);
+    if (typeof t?.name !== 'string' || !/^[a-zA-Z0-9_-]{1,128}$/.test(t.name))
+      throw invalid(`tools.${i}.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'`);
     if (t.input_schema?.type !== 'object') throw invalid(`tools.${i}.input_schema.type: Input should be 'object'`);
     if (names.has(t.name)) throw invalid(`tools: Tool names must be unique.`);
     names.add(t.name);
@@ -371,20 +383,24 @@ function validateMessages(messages: unknown[], invalid: (message: string) => Rej
       switch (bl?.type) {
         case 'text':
           if (typeof bl.text !== 'string' || bl.text === '') throw invalid('messages: text content blocks must be non-empty');
-          if (last && m.role === 'assistant' && j === blocks.length - 1 && /\s$/.test(bl.text)) throw invalid('messages: final assistant content cannot end with trailing whitespace');
+          if (last && m.role === 'assistant' && j === blocks.length - 1 && /\s$/.test(bl.text))
+            throw invalid('messages: final assistant content cannot end with trailing whitespace');
           break;
         case 'image': {
           const source = bl.source as { type?: unknown; media_type?: unknown; data?: unknown } | undefined;
           if (m.role !== 'user') throw invalid(`${where}: image blocks are only allowed in user messages`);
           if (source?.type !== 'base64') throw invalid(`${where}.image.source.type: Input should be 'base64'`);
-          if (!imageTypes.has(String(source.media_type))) throw invalid(`${where}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
-          if (typeof source.data !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(source.data)) throw invalid(`${where}.image.source.base64.data: invalid base64 data`);
+          if (!imageTypes.has(String(source.media_type)))
+            throw invalid(`${where}.image.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'`);
+          if (typeof source.data !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(source.data))
+            throw invalid(`${where}.image.source.base64.data: invalid base64 data`);
           break;
         }
         case 'tool_use':
           if (m.role !== 'assistant') throw invalid(`${where}: tool_use blocks are only allowed in assistant messages`);
           if (typeof bl.id !== 'string' || typeof bl.name !== 'string') throw invalid(`${where}.tool_use: id and name are required`);
-          if (typeof bl.input !== 'object' || bl.input === null || Array.isArray(bl.input)) throw invalid(`${where}.tool_use.input: Input should be a valid dictionary`);
+          if (typeof bl.input !== 'object' || bl.input === null || Array.isArray(bl.input))
+            throw invalid(`${where}.tool_use.input: Input should be a valid dictionary`);
           toolUses.push(bl.id);
           break;
         case 'tool_result':

@@ -224,7 +224,9 @@ export async function startEvilUpstream(options: EvilOptions = {}): Promise<Evil
       case 'endless-line': {
         res.writeHead(200, sse);
         // The start of a perfectly normal event, whose line never ends.
-        const head = Buffer.from(`data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":"${model}","choices":[{"index":0,"delta":{"content":"`);
+        const head = Buffer.from(
+          `data: {"id":"${id}","object":"chat.completion.chunk","created":${created},"model":"${model}","choices":[{"index":0,"delta":{"content":"`,
+        );
         return pump(res, record, endless(head, repeatBlock('junk ')));
       }
       case 'huge-json': {
@@ -325,7 +327,13 @@ export async function startEvilUpstream(options: EvilOptions = {}): Promise<Evil
     if (path === '/elsewhere') {
       return sendWhole(res, begin(res, m, target), 200, json, completionJson('chatcmpl-elsewhere', 'elsewhere', 'You followed a redirect.'));
     }
-    return sendWhole(res, begin(res, m, target), 404, json, JSON.stringify({ error: { message: `no route ${path}`, type: 'invalid_request_error', param: null, code: null } }));
+    return sendWhole(
+      res,
+      begin(res, m, target),
+      404,
+      json,
+      JSON.stringify({ error: { message: `no route ${path}`, type: 'invalid_request_error', param: null, code: null } }),
+    );
   };
 
   const server = http.createServer({ noDelay: true }, (req, res) => {

@@ -131,7 +131,17 @@ const schemaFields = new Set([
   'minimum',
   'maximum',
 ]);
-const partFields = new Set(['text', 'thought', 'thoughtSignature', 'inlineData', 'fileData', 'functionCall', 'functionResponse', 'executableCode', 'codeExecutionResult']);
+const partFields = new Set([
+  'text',
+  'thought',
+  'thoughtSignature',
+  'inlineData',
+  'fileData',
+  'functionCall',
+  'functionResponse',
+  'executableCode',
+  'codeExecutionResult',
+]);
 
 export async function startGeminiFake(options: GeminiFakeOptions): Promise<GeminiFake> {
   let behaviour = options.behaviour ?? { kind: 'text' };
@@ -184,7 +194,8 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
       case 'finish': {
         const candidate = { content: { parts: [{ text: 'Partial answer' }], role: 'model' }, finishReason: b.reason, index: 0 };
         const usage = { promptTokenCount: 5, candidatesTokenCount: 2, totalTokenCount: 7 };
-        if (!stream) return sendJson(res, googleJson({ candidates: [candidate], usageMetadata: usage, modelVersion: request.model, responseId: 'fakeFinish1' }));
+        if (!stream)
+          return sendJson(res, googleJson({ candidates: [candidate], usageMetadata: usage, modelVersion: request.model, responseId: 'fakeFinish1' }));
         return sendEvents(res, [compact({ candidates: [candidate], usageMetadata: usage, modelVersion: request.model, responseId: 'fakeFinish1' })], 'end');
       }
       case 'blocked': {
@@ -204,7 +215,13 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
         return;
       case 'mid-stream-error': {
         const events = recordedTextStream.slice(0, b.afterEvents ?? 2);
-        if (b.form === 'data') return sendEvents(res, events, 'end', sseFrame('{"error": {"code": 503,"message": "The model is overloaded. Please try again later.","status": "UNAVAILABLE"}}', framing));
+        if (b.form === 'data')
+          return sendEvents(
+            res,
+            events,
+            'end',
+            sseFrame('{"error": {"code": 503,"message": "The model is overloaded. Please try again later.","status": "UNAVAILABLE"}}', framing),
+          );
         if (b.form === 'pretty') return sendEvents(res, events, 'end', unavailable().body);
         return sendEvents(res, events, 'end', `${midStreamErrorLine}\n`);
       }
@@ -215,7 +232,9 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
       case 'huge-event':
         return sendEvents(res, [`{"candidates": [{"content": {"parts": [{"text": "${'x'.repeat(b.bytes)}"}],"role": "model"},"index": 0}]}`], 'end');
       case 'parts':
-        return stream ? sendEvents(res, builtEvents(request.model, b.parts, b.finishReason ?? 'STOP'), 'end') : sendJson(res, builtJson(request.model, b.parts, b.finishReason ?? 'STOP'));
+        return stream
+          ? sendEvents(res, builtEvents(request.model, b.parts, b.finishReason ?? 'STOP'), 'end')
+          : sendJson(res, builtJson(request.model, b.parts, b.finishReason ?? 'STOP'));
     }
   };
 
@@ -231,7 +250,15 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
     } catch {
       body = undefined;
     }
-    const request: GeminiFakeRequest = { method: req.method ?? 'GET', path: target, model: match?.[1] ?? '', action: match?.[2] ?? '', headers: req.headers, body, raw };
+    const request: GeminiFakeRequest = {
+      method: req.method ?? 'GET',
+      path: target,
+      model: match?.[1] ?? '',
+      action: match?.[2] ?? '',
+      headers: req.headers,
+      body,
+      raw,
+    };
     requests.push(request);
     const index = received++;
 
@@ -241,7 +268,14 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
       return sendError(res, invalidArgument('test fake: the API key was sent in the URL query string'));
     }
     if (match === null || req.method !== 'POST') {
-      return sendError(res, { status: 404, body: `<!DOCTYPE html>\n<html lang=en><title>Error 404 (Not Found)!!1</title><p>The requested URL <code>${path}</code> was not found on this server.</p></html>\n` }, { 'content-type': 'text/html; charset=UTF-8' });
+      return sendError(
+        res,
+        {
+          status: 404,
+          body: `<!DOCTYPE html>\n<html lang=en><title>Error 404 (Not Found)!!1</title><p>The requested URL <code>${path}</code> was not found on this server.</p></html>\n`,
+        },
+        { 'content-type': 'text/html; charset=UTF-8' },
+      );
     }
     const key = req.headers['x-goog-api-key'];
     if (key === undefined) return sendError(res, permissionDenied());
@@ -249,7 +283,8 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
     if (request.action === 'streamGenerateContent' && params.get('alt') !== 'sse') {
       return sendError(res, invalidArgument('test fake: only alt=sse streaming is served'));
     }
-    if (req.headers['content-type']?.startsWith('application/json') !== true) return sendError(res, invalidArgument('test fake: content-type must be application/json'));
+    if (req.headers['content-type']?.startsWith('application/json') !== true)
+      return sendError(res, invalidArgument('test fake: content-type must be application/json'));
     if (body === undefined) return sendError(res, invalidArgument(`Invalid JSON payload received. Unexpected token.\n${raw.slice(0, 40)}\n^`));
     const problem = validate(body);
     if (problem !== undefined) return sendError(res, invalidArgument(problem));
@@ -321,7 +356,12 @@ function errorReply(status: number, model: string, retryDelay: string): ErrorRep
 /** Usage as Gemini reports it, cumulative: `done` of the answer's parts generated so far. */
 function builtUsage(done: number): Record<string, unknown> {
   const candidates = 4 * done;
-  return { promptTokenCount: 21, candidatesTokenCount: candidates, totalTokenCount: 21 + candidates, promptTokensDetails: [{ modality: 'TEXT', tokenCount: 21 }] };
+  return {
+    promptTokenCount: 21,
+    candidatesTokenCount: candidates,
+    totalTokenCount: 21 + candidates,
+    promptTokensDetails: [{ modality: 'TEXT', tokenCount: 21 }],
+  };
 }
 
 /** A built answer (same layout as the recordings) with these parts in one candidate. */
@@ -353,16 +393,20 @@ function validate(body: unknown): string | undefined {
   for (const [index, content] of contents.entries()) {
     if (!isRecord(content)) return `Invalid JSON payload received. contents[${index}] is not an object.`;
     if (content.role !== 'user' && content.role !== 'model') return 'Please use a valid role: user, model.';
-    if (!Array.isArray(content.parts) || content.parts.length === 0) return `* GenerateContentRequest.contents[${index}].parts: contents.parts must not be empty.\n`;
+    if (!Array.isArray(content.parts) || content.parts.length === 0)
+      return `* GenerateContentRequest.contents[${index}].parts: contents.parts must not be empty.\n`;
     for (const part of content.parts) {
       if (!isRecord(part)) return `Invalid JSON payload received. contents[${index}].parts is not a list of objects.`;
-      for (const key of Object.keys(part)) if (!partFields.has(key)) return `Invalid JSON payload received. Unknown name "${key}" at 'contents[${index}].parts[0]': Cannot find field.`;
-      if (typeof part.text === 'string' && part.text === '' && part.thoughtSignature === undefined) return 'Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again.';
+      for (const key of Object.keys(part))
+        if (!partFields.has(key)) return `Invalid JSON payload received. Unknown name "${key}" at 'contents[${index}].parts[0]': Cannot find field.`;
+      if (typeof part.text === 'string' && part.text === '' && part.thoughtSignature === undefined)
+        return 'Unable to submit request because it has an empty text parameter. Add a value to the parameter and try again.';
     }
   }
   if (body.systemInstruction !== undefined) {
     const system = body.systemInstruction;
-    if (!isRecord(system) || !Array.isArray(system.parts) || system.parts.length === 0) return '* GenerateContentRequest.system_instruction.parts: must not be empty.\n';
+    if (!isRecord(system) || !Array.isArray(system.parts) || system.parts.length === 0)
+      return '* GenerateContentRequest.system_instruction.parts: must not be empty.\n';
   }
   if (body.generationConfig !== undefined) {
     if (!isRecord(body.generationConfig)) return 'Invalid JSON payload received. generationConfig is not an object.';
@@ -380,7 +424,8 @@ function validate(body: unknown): string | undefined {
     for (const [t, tool] of body.tools.entries()) {
       if (!isRecord(tool) || !Array.isArray(tool.functionDeclarations)) return `Invalid JSON payload received. tools[${t}] has no functionDeclarations.`;
       for (const [f, declaration] of tool.functionDeclarations.entries()) {
-        if (!isRecord(declaration) || typeof declaration.name !== 'string') return `* GenerateContentRequest.tools[${t}].function_declarations[${f}].name: Name cannot be empty.\n`;
+        if (!isRecord(declaration) || typeof declaration.name !== 'string')
+          return `* GenerateContentRequest.tools[${t}].function_declarations[${f}].name: Name cannot be empty.\n`;
         if (declaration.parameters !== undefined) {
           const bad = badSchemaKey(declaration.parameters, `tools[${t}].function_declarations[${f}].parameters`);
           if (bad !== undefined) return bad;
@@ -390,14 +435,16 @@ function validate(body: unknown): string | undefined {
   }
   if (body.toolConfig !== undefined) {
     const config = isRecord(body.toolConfig) ? body.toolConfig.functionCallingConfig : undefined;
-    if (!isRecord(config) || !['AUTO', 'ANY', 'NONE', 'VALIDATED', 'MODE_UNSPECIFIED'].includes(String(config.mode))) return 'Invalid value at \'tool_config.function_calling_config.mode\'.';
+    if (!isRecord(config) || !['AUTO', 'ANY', 'NONE', 'VALIDATED', 'MODE_UNSPECIFIED'].includes(String(config.mode)))
+      return "Invalid value at 'tool_config.function_calling_config.mode'.";
   }
   return undefined;
 }
 
 function badSchemaKey(schema: unknown, at: string): string | undefined {
   if (!isRecord(schema)) return `Invalid JSON payload received. ${at} is not an object.`;
-  for (const key of Object.keys(schema)) if (!schemaFields.has(key)) return `Invalid JSON payload received. Unknown name "${key}" at '${at}': Cannot find field.`;
+  for (const key of Object.keys(schema))
+    if (!schemaFields.has(key)) return `Invalid JSON payload received. Unknown name "${key}" at '${at}': Cannot find field.`;
   if (isRecord(schema.properties)) {
     for (const [name, value] of Object.entries(schema.properties)) {
       const bad = badSchemaKey(value, `${at}.properties[${name}].value`);

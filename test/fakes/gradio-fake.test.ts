@@ -8,14 +8,7 @@ import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { request } from 'undici';
-import {
-  pyJsonDumps,
-  startGradioFake,
-  TINY_PNG,
-  ZEROGPU_QUOTA_MESSAGE,
-  type GradioFake,
-  type SpaceSpec,
-} from './gradio-fake.js';
+import { pyJsonDumps, startGradioFake, TINY_PNG, ZEROGPU_QUOTA_MESSAGE, type GradioFake, type SpaceSpec } from './gradio-fake.js';
 
 const SCHNELL = 'black-forest-labs/FLUX.1-schnell';
 const DEV = 'black-forest-labs/FLUX.1-dev';
@@ -193,7 +186,10 @@ describe('gradio fake', () => {
     assert.equal(rest[0], `data: {"msg":"estimation","event_id":"${id}","rank":0,"queue_size":1,"rank_eta":null}`);
     assert.equal(rest[1], `data: {"msg":"process_starts","event_id":"${id}","eta":null}`);
     for (let i = 1; i <= 4; i++) {
-      assert.equal(rest[1 + i], `data: {"msg":"progress","event_id":"${id}","progress_data":[{"index":${i},"length":4,"unit":"steps","progress":null,"desc":null}]}`);
+      assert.equal(
+        rest[1 + i],
+        `data: {"msg":"progress","event_id":"${id}","progress_data":[{"index":${i},"length":4,"unit":"steps","progress":null,"desc":null}]}`,
+      );
     }
     assert.equal(rest.at(-1), 'data: {"msg":"close_stream","event_id":null}');
     assert.equal(rest.length, 8);
@@ -213,7 +209,13 @@ describe('gradio fake', () => {
     const file = await call(output.data[0].url);
     assert.equal(file.headers['content-type'], 'image/webp');
     assert.ok(file.bytes.equals(webp));
-    assert.deepEqual(f.requests[0]?.body, { data: ['a cat', 0, true, 1024, 1024, 3.5, 28], event_data: null, fn_index: 2, trigger_id: 4, session_hash: (f.requests[0]?.body as { session_hash: string }).session_hash });
+    assert.deepEqual(f.requests[0]?.body, {
+      data: ['a cat', 0, true, 1024, 1024, 3.5, 28],
+      event_data: null,
+      fn_index: 2,
+      trigger_id: 4,
+      session_hash: (f.requests[0]?.body as { session_hash: string }).session_hash,
+    });
     assert.equal(f.requests[0]?.path.endsWith('/queue/join?__theme=light'), true);
   });
 
@@ -248,7 +250,10 @@ describe('gradio fake', () => {
     ]);
     assert.ok(ZEROGPU_QUOTA_MESSAGE.startsWith('You have exceeded your GPU quota (60s requested vs. 56s left). <a '));
     const quotaQ = await queueFlow(f, SCHNELL, SCHNELL_INPUTS);
-    assert.deepEqual(quotaQ.messages.map((m) => m.msg), ['estimation', 'process_starts', 'process_completed', 'close_stream']);
+    assert.deepEqual(
+      quotaQ.messages.map((m) => m.msg),
+      ['estimation', 'process_starts', 'process_completed', 'close_stream'],
+    );
     const failed = quotaQ.messages[2];
     assert.equal(failed?.success, false);
     assert.equal((failed?.output as { error: string }).error, ZEROGPU_QUOTA_MESSAGE);

@@ -216,8 +216,7 @@ function send(res: http.ServerResponse, status: number, body: string, extra?: Re
 
 const sendJson = (res: http.ServerResponse, status: number, value: unknown): void => send(res, status, JSON.stringify(value));
 const notFound = (res: http.ServerResponse): void => send(res, 404, '{"detail":"Not Found"}');
-const methodNotAllowed = (res: http.ServerResponse, allow: string): void =>
-  send(res, 405, '{"detail":"Method Not Allowed"}', { allow });
+const methodNotAllowed = (res: http.ServerResponse, allow: string): void => send(res, 405, '{"detail":"Method Not Allowed"}', { allow });
 const internalError = (res: http.ServerResponse): void => send(res, 500, 'Internal Server Error'); // FastAPI's unhandled error
 
 /** FastAPI's 422 for a body that is not JSON, not an object, or whose `data` is not a list; null when valid. */

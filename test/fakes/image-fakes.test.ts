@@ -39,7 +39,10 @@ interface Answer {
   text: string;
   json(): unknown;
 }
-async function call(url: string, init: { method?: 'GET' | 'POST'; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Answer> {
+async function call(
+  url: string,
+  init: { method?: 'GET' | 'POST'; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<Answer> {
   const body = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
   const res = await request(url, {
     method: init.method ?? (body === undefined ? 'GET' : 'POST'),
@@ -74,7 +77,7 @@ describe('image constants', () => {
   it('FAKE_PNG is a 1x1 PNG whose chunk CRCs check and whose IDAT inflates to one RGBA row', () => {
     assert.deepEqual([...FAKE_PNG.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     const types: string[] = [];
-    for (let at = 8; at < FAKE_PNG.length; ) {
+    for (let at = 8; at < FAKE_PNG.length;) {
       const length = FAKE_PNG.readUInt32BE(at);
       const typed = FAKE_PNG.subarray(at + 4, at + 8 + length);
       types.push(typed.subarray(0, 4).toString('latin1'));
@@ -90,8 +93,7 @@ describe('image constants', () => {
 describe('Pollinations fake', () => {
   let fake: PollinationsFake;
   const start = async (): Promise<PollinationsFake> => (fake = track(await startPollinationsFake()));
-  const image = (query = '?width=512&height=512&seed=42&model=flux&nologo=true'): Promise<Answer> =>
-    call(`${fake.url}/prompt/a%20red%20fox${query}`);
+  const image = (query = '?width=512&height=512&seed=42&model=flux&nologo=true'): Promise<Answer> => call(`${fake.url}/prompt/a%20red%20fox${query}`);
 
   it('serves FAKE_JPEG with image/jpeg and the immutable cache headers; records the decoded path and query', async () => {
     await start();
@@ -172,7 +174,9 @@ describe('Pollinations fake', () => {
 
   it('status with a body and headers sends them verbatim; the function form sees the request index', async () => {
     const base = fake.requests.length;
-    fake.setBehaviour((i) => (i === base ? { kind: 'status', status: 502, body: 'upstream down', headers: { 'content-type': 'text/plain', 'x-a': '1' } } : { kind: 'ok' }));
+    fake.setBehaviour((i) =>
+      i === base ? { kind: 'status', status: 502, body: 'upstream down', headers: { 'content-type': 'text/plain', 'x-a': '1' } } : { kind: 'ok' },
+    );
     const first = await image();
     assert.deepEqual([first.status, first.text, first.headers['content-type'], first.headers['x-a']], [502, 'upstream down', 'text/plain', '1']);
     assert.equal((await image()).status, 200);
@@ -249,7 +253,9 @@ describe('OpenAI images fake', () => {
   });
 
   it('dall-e-3 b64_json carries revised_prompt; gpt-image-1 always answers b64_json with usage', async () => {
-    const e3 = record(((await gen({ model: 'dall-e-3', prompt: 'otter', response_format: 'b64_json', size: '1792x1024' })).json() as { data: unknown[] }).data[0]);
+    const e3 = record(
+      ((await gen({ model: 'dall-e-3', prompt: 'otter', response_format: 'b64_json', size: '1792x1024' })).json() as { data: unknown[] }).data[0],
+    );
     assert.ok(Buffer.from(String(e3.b64_json), 'base64').equals(FAKE_PNG));
     assert.match(String(e3.revised_prompt), /otter/);
     const res = record((await gen({ model: 'gpt-image-1', prompt: 'otter', n: 3 })).json());
@@ -261,12 +267,30 @@ describe('OpenAI images fake', () => {
   it('validates fields with OpenAI 400 bodies', async () => {
     const cases: Array<[unknown, string]> = [
       [{ model: 'dall-e-3', prompt: 'p', n: 2 }, openaiError('You must provide n=1 for this model.', 'n', null)],
-      [{ prompt: 'p', n: 11 }, openaiError("Invalid 'n': integer above maximum value. Expected a value <= 10, but got 11 instead.", 'n', 'integer_above_max_value')],
-      [{ prompt: 'p', n: 0 }, openaiError("Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead.", 'n', 'integer_below_min_value')],
-      [{ model: 'dall-e-3', prompt: 'p', size: '256x256' }, openaiError("Invalid value: '256x256'. Supported values are: '1024x1024', '1792x1024', and '1024x1792'.", 'size', 'invalid_value')],
-      [{ model: 'gpt-image-1', prompt: 'p', response_format: 'url' }, openaiError("Unknown parameter: 'response_format'.", 'response_format', 'unknown_parameter')],
-      [{ model: 'gpt-image-1', prompt: 'p', response_format: 'b64_json' }, openaiError("Unknown parameter: 'response_format'.", 'response_format', 'unknown_parameter')],
-      [{ prompt: 'p', response_format: 'png' }, openaiError("Invalid value: 'png'. Supported values are: 'url' and 'b64_json'.", 'response_format', 'invalid_value')],
+      [
+        { prompt: 'p', n: 11 },
+        openaiError("Invalid 'n': integer above maximum value. Expected a value <= 10, but got 11 instead.", 'n', 'integer_above_max_value'),
+      ],
+      [
+        { prompt: 'p', n: 0 },
+        openaiError("Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead.", 'n', 'integer_below_min_value'),
+      ],
+      [
+        { model: 'dall-e-3', prompt: 'p', size: '256x256' },
+        openaiError("Invalid value: '256x256'. Supported values are: '1024x1024', '1792x1024', and '1024x1792'.", 'size', 'invalid_value'),
+      ],
+      [
+        { model: 'gpt-image-1', prompt: 'p', response_format: 'url' },
+        openaiError("Unknown parameter: 'response_format'.", 'response_format', 'unknown_parameter'),
+      ],
+      [
+        { model: 'gpt-image-1', prompt: 'p', response_format: 'b64_json' },
+        openaiError("Unknown parameter: 'response_format'.", 'response_format', 'unknown_parameter'),
+      ],
+      [
+        { prompt: 'p', response_format: 'png' },
+        openaiError("Invalid value: 'png'. Supported values are: 'url' and 'b64_json'.", 'response_format', 'invalid_value'),
+      ],
       [{ model: 'dall-e-2' }, openaiError("Missing required parameter: 'prompt'.", 'prompt', null)],
     ];
     for (const [body, expected] of cases) {

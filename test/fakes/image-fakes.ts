@@ -8,15 +8,7 @@ import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import type { Socket } from 'node:net';
-import {
-  countPromptWords,
-  createWire,
-  HF_ERROR_401_MESSAGE,
-  HF_ERROR_402_MESSAGE,
-  isRecord,
-  rateLimitHeaders,
-  splitReply,
-} from './fixtures/openai.js';
+import { countPromptWords, createWire, HF_ERROR_401_MESSAGE, HF_ERROR_402_MESSAGE, isRecord, rateLimitHeaders, splitReply } from './fixtures/openai.js';
 import { listenOnLoopback, trackSockets } from './loopback.js';
 
 // ---- Image bytes ------------------------------------------------------------------------------
@@ -24,15 +16,74 @@ import { listenOnLoopback, trackSockets } from './loopback.js';
 /** 1x1 grey baseline JPEG: SOI, JFIF APP0, DQT (all 1s), SOF0 1x1 grey, one-code DC and AC Huffman tables,
  *  SOS, scan `00` + 1-padding (DC diff 0, EOB), EOI. */
 export const FAKE_JPEG: Buffer = Buffer.from([
-  0xff, 0xd8,
-  0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
-  0xff, 0xdb, 0x00, 0x43, 0x00, ...new Array<number>(64).fill(1),
-  0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00, 0x01, 0x00, 0x01, 0x01, 0x01, 0x11, 0x00,
-  0xff, 0xc4, 0x00, 0x14, 0x00, 0x01, ...new Array<number>(15).fill(0), 0x00,
-  0xff, 0xc4, 0x00, 0x14, 0x10, 0x01, ...new Array<number>(15).fill(0), 0x00,
-  0xff, 0xda, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3f, 0x00,
+  0xff,
+  0xd8,
+  0xff,
+  0xe0,
+  0x00,
+  0x10,
+  0x4a,
+  0x46,
+  0x49,
+  0x46,
+  0x00,
+  0x01,
+  0x01,
+  0x00,
+  0x00,
+  0x01,
+  0x00,
+  0x01,
+  0x00,
+  0x00,
+  0xff,
+  0xdb,
+  0x00,
+  0x43,
+  0x00,
+  ...new Array<number>(64).fill(1),
+  0xff,
+  0xc0,
+  0x00,
+  0x0b,
+  0x08,
+  0x00,
+  0x01,
+  0x00,
+  0x01,
+  0x01,
+  0x01,
+  0x11,
+  0x00,
+  0xff,
+  0xc4,
+  0x00,
+  0x14,
+  0x00,
+  0x01,
+  ...new Array<number>(15).fill(0),
+  0x00,
+  0xff,
+  0xc4,
+  0x00,
+  0x14,
+  0x10,
+  0x01,
+  ...new Array<number>(15).fill(0),
+  0x00,
+  0xff,
+  0xda,
+  0x00,
+  0x08,
+  0x01,
+  0x01,
+  0x00,
+  0x00,
   0x3f,
-  0xff, 0xd9,
+  0x00,
+  0x3f,
+  0xff,
+  0xd9,
 ]);
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -158,7 +209,11 @@ async function startServer(handler: Handler): Promise<BaseFake> {
     const q = target.indexOf('?');
     const rawPath = q === -1 ? target : target.slice(0, q);
     let body: unknown;
-    try { body = raw.length > 0 ? (JSON.parse(raw) as unknown) : undefined; } catch { body = undefined; }
+    try {
+      body = raw.length > 0 ? (JSON.parse(raw) as unknown) : undefined;
+    } catch {
+      body = undefined;
+    }
     const query = Object.fromEntries(new URLSearchParams(q === -1 ? '' : target.slice(q + 1)));
     const recorded: RecordedRequest = { method: req.method ?? 'GET', path: safeDecode(rawPath), query, headers: req.headers, body, raw };
     const index = requests.push(recorded) - 1;
@@ -198,8 +253,32 @@ async function startServer(handler: Handler): Promise<BaseFake> {
 export const POLLINATIONS_IMAGE_MODELS = ['flux', 'kontext', 'turbo', 'gptimage'] as const;
 /** §5.1 text model objects as the text host's /models serves them; `openai` is verbatim, `openai-audio` only its voices/modalities. */
 export const POLLINATIONS_TEXT_MODELS = [
-  { name: 'openai', description: 'OpenAI GPT-5 Mini', tier: 'anonymous', community: false, aliases: ['gpt-5-mini'], input_modalities: ['text', 'image'], output_modalities: ['text'], tools: true, maxInputChars: 7000, vision: true, audio: false },
-  { name: 'openai-audio', description: 'OpenAI GPT-4o Mini Audio Preview', tier: 'seed', community: false, aliases: ['gpt-4o-mini-audio-preview'], voices: ['alloy', 'echo', 'fable', 'onyx', 'nova', 'shimmer'], input_modalities: ['text', 'image', 'audio'], output_modalities: ['audio', 'text'], tools: true, vision: true, audio: true },
+  {
+    name: 'openai',
+    description: 'OpenAI GPT-5 Mini',
+    tier: 'anonymous',
+    community: false,
+    aliases: ['gpt-5-mini'],
+    input_modalities: ['text', 'image'],
+    output_modalities: ['text'],
+    tools: true,
+    maxInputChars: 7000,
+    vision: true,
+    audio: false,
+  },
+  {
+    name: 'openai-audio',
+    description: 'OpenAI GPT-4o Mini Audio Preview',
+    tier: 'seed',
+    community: false,
+    aliases: ['gpt-4o-mini-audio-preview'],
+    voices: ['alloy', 'echo', 'fable', 'onyx', 'nova', 'shimmer'],
+    input_modalities: ['text', 'image', 'audio'],
+    output_modalities: ['audio', 'text'],
+    tools: true,
+    vision: true,
+    audio: true,
+  },
 ] as const;
 export const POLLINATIONS_REPLY = 'Hello from Pollinations.';
 export const POLLINATIONS_IMAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -220,7 +299,8 @@ export async function startPollinationsFake(): Promise<PollinationsFake> {
       json(status, { error: statusText(status), message, details: {}, timingInfo: [], requestId, requestParameters: parameters }, CORS);
     const notFound = (): Reply => json(404, { error: 'Not Found', message: 'The requested endpoint was not found', path: req.rawPath }, CORS);
     const style = (parameters?: Record<string, unknown>): ErrorStyle => ({
-      error: (status) => (status === 404 ? notFound() : failure(status, status >= 500 ? 'An error occurred while processing your request' : statusText(status), parameters)),
+      error: (status) =>
+        status === 404 ? notFound() : failure(status, status >= 500 ? 'An error occurred while processing your request' : statusText(status), parameters),
       rateLimited: (seconds) => ({
         ...failure(429, `Rate limit exceeded. Please retry in ${seconds} seconds.`, parameters),
         headers: { ...CORS, 'content-type': JSON_TYPE, 'retry-after': String(seconds) },
@@ -238,7 +318,14 @@ export async function startPollinationsFake(): Promise<PollinationsFake> {
       const early = generic({});
       if (early !== undefined) return early;
       const model = typeof chat.model === 'string' ? chat.model : 'openai';
-      const ctx = { id: wire.newId(), created: Math.floor(Date.now() / 1000), model, count: pieces, finishReason: 'stop' as const, promptTokens: countPromptWords(chat.messages) };
+      const ctx = {
+        id: wire.newId(),
+        created: Math.floor(Date.now() / 1000),
+        model,
+        count: pieces,
+        finishReason: 'stop' as const,
+        promptTokens: countPromptWords(chat.messages),
+      };
       if (chat.stream !== true) return reply(200, 'application/json; charset=utf-8', wire.chatJson(ctx), CORS);
       const includeUsage = isRecord(chat.stream_options) && chat.stream_options.include_usage === true;
       const s = wire.stream(ctx, includeUsage);
@@ -277,8 +364,7 @@ const GPT_IMAGE_SIZES = ['auto', '1024x1024', '1536x1024', '1024x1536'] as const
 export const OPENAI_IMAGE_MODELS = ['dall-e-2', 'dall-e-3', 'gpt-image-1', 'gpt-image-1-mini', 'gpt-image-1.5', 'gpt-image-2'] as const;
 export const OPENAI_CONTENT_POLICY_MESSAGE =
   'Your request was rejected as a result of our safety system. Your prompt may contain text that is not allowed by our safety system.';
-const BLOB_NOT_FOUND =
-  '<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message></Error>';
+const BLOB_NOT_FOUND = '<?xml version="1.0" encoding="utf-8"?><Error><Code>BlobNotFound</Code><Message>The specified blob does not exist.</Message></Error>';
 
 type OpenAIErrorBody = { message: string; type: string; param: string | null; code: string | null };
 const supported = (values: readonly string[]): string => {
@@ -291,8 +377,11 @@ export async function startOpenAIImagesFake(options: { apiKey?: string } = {}): 
   const expectedAuth = options.apiKey === undefined ? undefined : `Bearer ${options.apiKey}`;
   const issued = new Set<string>();
   let origin = '';
-  const withHeaders = (r: { status: number; contentType: string; body: string }, extra?: Record<string, string>): Reply =>
-    ({ status: r.status, headers: { ...wire.headers(r.contentType), ...extra }, body: r.body });
+  const withHeaders = (r: { status: number; contentType: string; body: string }, extra?: Record<string, string>): Reply => ({
+    status: r.status,
+    headers: { ...wire.headers(r.contentType), ...extra },
+    body: r.body,
+  });
   const invalid = (e: OpenAIErrorBody): Reply => withHeaders({ status: 400, contentType: JSON_TYPE, body: JSON.stringify({ error: e }) });
   const bad = (message: string, param: string, code: string | null): Reply => invalid({ message, type: 'invalid_request_error', param, code });
 
@@ -355,11 +444,16 @@ export async function startOpenAIImagesFake(options: { apiKey?: string } = {}): 
       return item;
     });
     const created = Math.floor(Date.now() / 1000);
-    const extra = gptImage ? { // §1.7 OAS example fields
-      background: 'opaque', output_format: typeof body.output_format === 'string' ? body.output_format : 'png',
-      size: size === 'auto' ? '1024x1024' : size, quality: typeof body.quality === 'string' && body.quality !== 'auto' ? body.quality : 'high',
-      usage: { total_tokens: 100, input_tokens: 50, output_tokens: 50, input_tokens_details: { text_tokens: 10, image_tokens: 40 } },
-    } : {};
+    const extra = gptImage
+      ? {
+          // §1.7 OAS example fields
+          background: 'opaque',
+          output_format: typeof body.output_format === 'string' ? body.output_format : 'png',
+          size: size === 'auto' ? '1024x1024' : size,
+          quality: typeof body.quality === 'string' && body.quality !== 'auto' ? body.quality : 'high',
+          usage: { total_tokens: 100, input_tokens: 50, output_tokens: 50, input_tokens_details: { text_tokens: 10, image_tokens: 40 } },
+        }
+      : {};
     return withHeaders({ status: 200, contentType: JSON_TYPE, body: `${JSON.stringify({ created, data, ...extra }, null, 2)}\n` });
   });
   origin = fake.url;
@@ -387,8 +481,7 @@ export async function startHuggingFaceImagesFake(options: { apiKey?: string; mod
         if (status === 503) return reply(503, JSON_TYPE, `{"error":"Model ${modelId} is currently loading","estimated_time":20.0}`);
         return hfError(status, statusText(status));
       },
-      rateLimited: (seconds) =>
-        hfError(429, 'Too Many Requests: you have reached your rate limit. Please retry later.', { 'retry-after': String(seconds) }),
+      rateLimited: (seconds) => hfError(429, 'Too Many Requests: you have reached your rate limit. Please retry later.', { 'retry-after': String(seconds) }),
     };
     if (req.method !== 'POST' || modelId === '') return applyBehaviour(b, style) ?? hfError(404, 'Not Found');
     if (expectedAuth !== undefined && req.headers.authorization !== expectedAuth) return hfError(401, HF_ERROR_401_MESSAGE);

@@ -6,14 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
-import {
-  closedPortUrl,
-  startOpenAICompatibleFake,
-  type Behaviour,
-  type Fake,
-  type FakeOptions,
-  type Flavor,
-} from './openai-compatible-fake.js';
+import { closedPortUrl, startOpenAICompatibleFake, type Behaviour, type Fake, type FakeOptions, type Flavor } from './openai-compatible-fake.js';
 import {
   createWire,
   LLAMACPP_ERROR_401,
@@ -322,7 +315,10 @@ describe('errors', () => {
 
   it('unknown model: each flavor’s real model-not-found reply', async () => {
     const expected: Record<Flavor, [number, string]> = {
-      openai: [404, '{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}'],
+      openai: [
+        404,
+        '{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}',
+      ],
       ollama: [404, `{"error":{"message":"model 'gpt-9' not found","type":"not_found_error","param":null,"code":null}}\n`],
       llamacpp: [404, '{"error":{"code":404,"message":"model is not found","type":"not_found_error"}}'],
       huggingface: [400, `{"error":"The requested model 'gpt-9' is not supported by any provider you have enabled."}`],
@@ -381,7 +377,10 @@ describe('behaviours', () => {
     assert.deepEqual([res.status, res.text], [500, OPENAI_ERROR_500]);
     f.setBehaviour({ kind: 'status', status: 503, body: 'upstream down', headers: { 'content-type': 'text/plain', 'x-should-retry': 'false' } });
     const custom = await chat(f, {});
-    assert.deepEqual([custom.status, custom.text, custom.headers['content-type'], custom.headers['x-should-retry']], [503, 'upstream down', 'text/plain', 'false']);
+    assert.deepEqual(
+      [custom.status, custom.text, custom.headers['content-type'], custom.headers['x-should-retry']],
+      [503, 'upstream down', 'text/plain', 'false'],
+    );
     f.setBehaviour({ kind: 'status', status: 429 });
     assert.equal((await chat(f, {})).text, OPENAI_ERROR_429_TOKENS);
     const l = await fake({ flavor: 'llamacpp', behaviour: { kind: 'status', status: 503 } });
@@ -525,7 +524,11 @@ describe('behaviours', () => {
     assert.equal((await chat(f, {})).status, 502);
     assert.equal((await chat(f, {})).status, 200);
     assert.equal((await call(`${f.url}/models`, { method: 'GET' })).status, 200);
-    assert.deepEqual(seen, [['/v1/chat/completions', 0], ['/v1/chat/completions', 1], ['/v1/models', 2]]);
+    assert.deepEqual(seen, [
+      ['/v1/chat/completions', 0],
+      ['/v1/chat/completions', 1],
+      ['/v1/models', 2],
+    ]);
     assert.equal(f.requests.length, 3);
     assert.deepEqual(f.requests[0]?.body, { model: 'm', messages: MESSAGES });
   });

@@ -6,16 +6,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
-import {
-  countPromptWords,
-  createWire,
-  isRecord,
-  rateLimitHeaders,
-  splitReply,
-  type ChatContext,
-  type Flavor,
-  type Reply,
-} from './fixtures/openai.js';
+import { countPromptWords, createWire, isRecord, rateLimitHeaders, splitReply, type ChatContext, type Flavor, type Reply } from './fixtures/openai.js';
 import { listenOnLoopback } from './loopback.js';
 
 export type { Flavor } from './fixtures/openai.js';
@@ -123,12 +114,7 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
   };
 
   /** Writes SSE events one res.write() each, then ends, destroys the socket, or stalls. */
-  const sendEvents = (
-    res: http.ServerResponse,
-    events: readonly string[],
-    then: 'end' | 'destroy' | 'stall',
-    delayMs = 0,
-  ): void => {
+  const sendEvents = (res: http.ServerResponse, events: readonly string[], then: 'end' | 'destroy' | 'stall', delayMs = 0): void => {
     res.writeHead(200, wire.headers(wire.sseContentType));
     if (delayMs <= 0) {
       const last = then === 'destroy' ? events.length - 1 : events.length;
@@ -155,8 +141,7 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
     step();
   };
 
-  const sendJsonBody = (res: http.ServerResponse, body: string): void =>
-    send(res, { status: 200, contentType: wire.jsonContentType, body });
+  const sendJsonBody = (res: http.ServerResponse, body: string): void => send(res, { status: 200, contentType: wire.jsonContentType, body });
 
   /** A non-streaming body that stops partway: headers promise the whole body, half of it is sent. */
   const sendPartialJson = (res: http.ServerResponse, body: string, sentChars: number, then: 'destroy' | 'stall'): void => {
@@ -187,9 +172,12 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
         case 'stream-error-event':
           return send(res, wire.error(500, ctx.model));
         case 'slow-stream': {
-          const timer = setTimeout(() => {
-            if (!res.destroyed) sendJsonBody(res, body);
-          }, b.delayMs * (ctx.count + 2));
+          const timer = setTimeout(
+            () => {
+              if (!res.destroyed) sendJsonBody(res, body);
+            },
+            b.delayMs * (ctx.count + 2),
+          );
           res.once('close', () => clearTimeout(timer));
           return;
         }
@@ -292,8 +280,7 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
     answerChat(res, body, b, ctx);
   };
 
-  const resolveBehaviour = (req: FakeRequest, index: number): Behaviour =>
-    typeof behaviour === 'function' ? behaviour(req, index) : (behaviour ?? OK);
+  const resolveBehaviour = (req: FakeRequest, index: number): Behaviour => (typeof behaviour === 'function' ? behaviour(req, index) : (behaviour ?? OK));
 
   const server = http.createServer({ noDelay: true }, (req, res) => {
     used.add(req.socket);

@@ -124,9 +124,9 @@ export function unicodeText(maxPieces = 10): fc.Arbitrary<string> {
 
 /** Long strings: repeated characters and repeated nasty pieces, up to `max` UTF-16 units. */
 export function longText(max: number): fc.Arbitrary<string> {
-  return fc.tuple(fc.oneof(fc.constantFrom('x', 'a b ', 'é', '😀', '\u0301', '\uD800', '%', ' ', 'Fake '), nastyPiece), fc.integer({ min: 64, max })).map(([piece, length]) =>
-    piece.length === 0 ? 'y'.repeat(length) : piece.repeat(Math.max(1, Math.floor(length / piece.length))),
-  );
+  return fc
+    .tuple(fc.oneof(fc.constantFrom('x', 'a b ', 'é', '😀', '\u0301', '\uD800', '%', ' ', 'Fake '), nastyPiece), fc.integer({ min: 64, max }))
+    .map(([piece, length]) => (piece.length === 0 ? 'y'.repeat(length) : piece.repeat(Math.max(1, Math.floor(length / piece.length)))));
 }
 
 /** Any JS string a client might put in a field. */
@@ -178,7 +178,26 @@ const rawValidTokens: readonly string[] = [
 ];
 
 /** Tokens that make the whole body invalid JSON. */
-const rawInvalidTokens: readonly string[] = ['NaN', 'Infinity', '-Infinity', 'undefined', '0x10', '01', '.5', '1.', '+1', "'single'", '"unterminated', '"\\x41"', '"\\u12"', 'tru', 'nul', '[1,]', '{"a":1,}', '"\t"'];
+const rawInvalidTokens: readonly string[] = [
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  'undefined',
+  '0x10',
+  '01',
+  '.5',
+  '1.',
+  '+1',
+  "'single'",
+  '"unterminated',
+  '"\\x41"',
+  '"\\u12"',
+  'tru',
+  'nul',
+  '[1,]',
+  '{"a":1,}',
+  '"\t"',
+];
 
 export const rawToken: fc.Arbitrary<RawJson> = fc.constantFrom(...rawValidTokens).map((text) => new RawJson(text));
 const rawInvalidToken: fc.Arbitrary<RawJson> = fc.constantFrom(...rawInvalidTokens).map((text) => new RawJson(text));
@@ -263,7 +282,10 @@ export function junkProvider(catalog: FuzzCatalog): fc.Arbitrary<unknown> {
     { weight: 3, arbitrary: fc.tuple(fc.array(someId, { minLength: 1, maxLength: 6 }), idSeparator).map(([ids, separator]) => ids.join(separator)) },
     { weight: 1, arbitrary: longText(20_000) },
     // A known id, then hundreds or thousands of unknown ones (all named back in a response header).
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('Fake', 'Local'), fc.integer({ min: 100, max: 6000 })).map(([id, count]) => `${id} ${'zz '.repeat(count)}`) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.constantFrom('Fake', 'Local'), fc.integer({ min: 100, max: 6000 })).map(([id, count]) => `${id} ${'zz '.repeat(count)}`),
+    },
     { weight: 2, arbitrary: fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), rawToken) },
     { weight: 2, arbitrary: fc.array(fc.integer(), { maxLength: 5 }) },
     { weight: 2, arbitrary: idList },
@@ -312,7 +334,15 @@ export const validMessages: fc.Arbitrary<unknown[]> = fc.array(
 /** Content parts that are odd or wrong: unknown types, junk payloads, not objects. */
 const weirdContentPart: fc.Arbitrary<unknown> = fc.oneof(
   fc.record({ type: fc.constant('text'), text: fc.oneof(junkString, junkValue) }),
-  fc.record({ type: fc.constant('image_url'), image_url: fc.oneof(junkValue, fc.record({ url: fc.oneof(junkString, fc.constantFrom('data:image/png;base64,', 'data:,', 'http://127.0.0.1:1/x.png', 'javascript:alert(1)', 'file:///etc/passwd')) })) }),
+  fc.record({
+    type: fc.constant('image_url'),
+    image_url: fc.oneof(
+      junkValue,
+      fc.record({
+        url: fc.oneof(junkString, fc.constantFrom('data:image/png;base64,', 'data:,', 'http://127.0.0.1:1/x.png', 'javascript:alert(1)', 'file:///etc/passwd')),
+      }),
+    ),
+  }),
   fc.record({ type: fc.constant('input_audio'), input_audio: junkValue }),
   fc.record({ type: fc.constant('file'), file: junkValue }),
   fc.record({ type: junkString, text: junkString }),
@@ -342,8 +372,19 @@ export const junkMessages: fc.Arbitrary<unknown> = fc.oneof(
       { minLength: 1, maxLength: 4 },
     ),
   },
-  { weight: 2, arbitrary: fc.array(fc.record({ role: fc.constantFrom('user', 'assistant', 'system'), content: fc.array(weirdContentPart, { minLength: 1, maxLength: 4 }) }), { minLength: 1, maxLength: 3 }) },
-  { weight: 1, arbitrary: fc.integer({ min: 100, max: 1500 }).map((count) => Array.from({ length: count }, (_, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: 'x' }))) },
+  {
+    weight: 2,
+    arbitrary: fc.array(
+      fc.record({ role: fc.constantFrom('user', 'assistant', 'system'), content: fc.array(weirdContentPart, { minLength: 1, maxLength: 4 }) }),
+      { minLength: 1, maxLength: 3 },
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 100, max: 1500 })
+      .map((count) => Array.from({ length: count }, (_, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: 'x' }))),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 100, max: 3000 }).map((count) => Array.from({ length: count }, () => ({}))) },
 );
 
@@ -394,7 +435,10 @@ export const oddHeaders: fc.Arbitrary<Record<string, string>> = fc
       cookie: headerText(500),
       'user-agent': headerText(200),
       range: fc.constantFrom('bytes=0-1', 'bytes=-1', 'bytes=99999-', 'junk'),
-      'x-junk': fc.oneof(headerText(100), fc.integer({ min: 1000, max: 12_000 }).map((length) => 'j'.repeat(length))),
+      'x-junk': fc.oneof(
+        headerText(100),
+        fc.integer({ min: 1000, max: 12_000 }).map((length) => 'j'.repeat(length)),
+      ),
     },
     { requiredKeys: [] },
   )
@@ -500,7 +544,24 @@ export function pathId(real: readonly string[]): fc.Arbitrary<string> {
 export function queryString(catalog: FuzzCatalog): fc.Arbitrary<string> {
   return fc.oneof(
     { weight: 4, arbitrary: fc.constant('') },
-    { weight: 1, arbitrary: fc.constantFrom('?', '??', '?&&', '?=', '?a', '?a=%zz', '?%', '?provider', '?provider=', '?provider=%', '#frag', '?x=1#frag', '?provider=Local&provider=Fake') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '?',
+        '??',
+        '?&&',
+        '?=',
+        '?a',
+        '?a=%zz',
+        '?%',
+        '?provider',
+        '?provider=',
+        '?provider=%',
+        '#frag',
+        '?x=1#frag',
+        '?provider=Local&provider=Fake',
+      ),
+    },
     { weight: 2, arbitrary: pathId(catalog.providerIds).map((id) => `?provider=${id}`) },
     { weight: 1, arbitrary: fc.array(pathChar, { maxLength: 40 }).map((codes) => `?${String.fromCharCode(...codes)}`) },
     { weight: 1, arbitrary: fc.integer({ min: 500, max: 6000 }).map((length) => `?q=${'q'.repeat(length)}`) },
@@ -527,8 +588,20 @@ function mangle(path: string): fc.Arbitrary<string> {
 // Request families
 
 const chatFieldsJunk = (catalog: FuzzCatalog): Record<string, fc.Arbitrary<unknown>> => {
-  const number = fc.oneof(junkValue, rawToken, fc.constantFrom('0.5', '1', 'NaN', '', 'hot', '1e999', '-0'), fc.double(), fc.constantFrom(-1, 2.0001, 3, 1e308, -1e308, 0, 2));
-  const integer = fc.oneof(junkValue, rawToken, fc.constantFrom('1', '2', '', 'many'), fc.constantFrom(0, -1, 1.5, 0.5, 129, 2 ** 53, 2 ** 53 + 2, -(2 ** 53) - 2, 1e21, 1e308), fc.integer());
+  const number = fc.oneof(
+    junkValue,
+    rawToken,
+    fc.constantFrom('0.5', '1', 'NaN', '', 'hot', '1e999', '-0'),
+    fc.double(),
+    fc.constantFrom(-1, 2.0001, 3, 1e308, -1e308, 0, 2),
+  );
+  const integer = fc.oneof(
+    junkValue,
+    rawToken,
+    fc.constantFrom('1', '2', '', 'many'),
+    fc.constantFrom(0, -1, 1.5, 0.5, 129, 2 ** 53, 2 ** 53 + 2, -(2 ** 53) - 2, 1e21, 1e308),
+    fc.integer(),
+  );
   return {
     messages: junkMessages,
     model: fc.oneof(junkValue, junkString, fc.constantFrom(...catalog.modelIds), fc.constantFrom('', ' ', ' test-model ', 'TEST-MODEL', 'Fake/test-model')),
@@ -549,9 +622,16 @@ const chatFieldsJunk = (catalog: FuzzCatalog): Record<string, fc.Arbitrary<unkno
     parallel_tool_calls: junkValue,
     user: fc.oneof(junkValue, junkString),
     stop: fc.oneof(junkValue, fc.array(junkString, { maxLength: 20 }), fc.array(fc.oneof(junkString, junkValue), { maxLength: 4 })),
-    tools: fc.oneof(junkValue, fc.array(junkValue, { maxLength: 3 }), fc.array(fc.record({ type: fc.constant('function'), function: junkValue }), { maxLength: 3 })),
+    tools: fc.oneof(
+      junkValue,
+      fc.array(junkValue, { maxLength: 3 }),
+      fc.array(fc.record({ type: fc.constant('function'), function: junkValue }), { maxLength: 3 }),
+    ),
     tool_choice: junkValue,
-    response_format: fc.oneof(junkValue, fc.record({ type: fc.oneof(junkString, fc.constantFrom('json_object', 'json_schema', 'text')), json_schema: junkValue })),
+    response_format: fc.oneof(
+      junkValue,
+      fc.record({ type: fc.oneof(junkString, fc.constantFrom('json_object', 'json_schema', 'text')), json_schema: junkValue }),
+    ),
     logit_bias: fc.oneof(junkValue, fc.dictionary(junkString, junkValue, { maxKeys: 3 })),
     metadata: junkValue,
     [`__proto__`]: fc.oneof(junkValue, fc.constant({ stream: true, provider: 'Local' })),
@@ -596,11 +676,18 @@ export function chatBody(catalog: FuzzCatalog): fc.Arbitrary<Record<string, unkn
     },
     { requiredKeys: ['messages', 'max_tokens', 'model'] },
   );
-  return fc.tuple(base, fc.oneof({ weight: 1, arbitrary: fc.constant({}) }, { weight: 6, arbitrary: mutatedFields(chatFieldsJunk(catalog)) })).map(([body, mutations]) => overlay(body, mutations));
+  return fc
+    .tuple(base, fc.oneof({ weight: 1, arbitrary: fc.constant({}) }, { weight: 6, arbitrary: mutatedFields(chatFieldsJunk(catalog)) }))
+    .map(([body, mutations]) => overlay(body, mutations));
 }
 
 const imageFieldsJunk = (catalog: FuzzCatalog): Record<string, fc.Arbitrary<unknown>> => ({
-  prompt: fc.oneof(junkValue, junkString, fc.constantFrom('', ' ', '\n\t', '\u3000'), fc.integer({ min: 31_990, max: 32_010 }).map((length) => 'p'.repeat(length))),
+  prompt: fc.oneof(
+    junkValue,
+    junkString,
+    fc.constantFrom('', ' ', '\n\t', '\u3000'),
+    fc.integer({ min: 31_990, max: 32_010 }).map((length) => 'p'.repeat(length)),
+  ),
   model: fc.oneof(junkValue, junkString, fc.constantFrom(...catalog.modelIds)),
   provider: junkProvider(catalog),
   api_key: junkApiKey(catalog),
@@ -608,7 +695,29 @@ const imageFieldsJunk = (catalog: FuzzCatalog): Record<string, fc.Arbitrary<unkn
   size: fc.oneof(
     junkValue,
     junkString,
-    fc.constantFrom('1024', '1024x', 'x1024', '63x64', '64x64', '4096x4096', '4097x4097', '1024X1024', '1024×1024', '１０２４x１０２４', '99999x99999', '00064x00064', '0064x0064', 'autox', 'AUTO', 'auto', ' 1024x1024', '1024x1024 ', '-64x-64', '1e3x1e3', '1024x1024x1024'),
+    fc.constantFrom(
+      '1024',
+      '1024x',
+      'x1024',
+      '63x64',
+      '64x64',
+      '4096x4096',
+      '4097x4097',
+      '1024X1024',
+      '1024×1024',
+      '１０２４x１０２４',
+      '99999x99999',
+      '00064x00064',
+      '0064x0064',
+      'autox',
+      'AUTO',
+      'auto',
+      ' 1024x1024',
+      '1024x1024 ',
+      '-64x-64',
+      '1e3x1e3',
+      '1024x1024x1024',
+    ),
     fc.tuple(fc.integer({ min: -10, max: 100_000 }), fc.integer({ min: -10, max: 100_000 })).map(([w, h]) => `${w}x${h}`),
   ),
   response_format: fc.oneof(junkValue, fc.constantFrom('URL', 'b64', 'b64_json ', 'json', '', 'url\u0000')),
@@ -627,7 +736,10 @@ const imageFieldsJunk = (catalog: FuzzCatalog): Record<string, fc.Arbitrary<unkn
 export function imagesBody(catalog: FuzzCatalog): fc.Arbitrary<Record<string, unknown>> {
   const base = fc.record(
     {
-      prompt: fc.oneof(fc.constantFrom('a white siamese cat', 'x'), unicodeText(4).filter((text) => text.trim() !== '')),
+      prompt: fc.oneof(
+        fc.constantFrom('a white siamese cat', 'x'),
+        unicodeText(4).filter((text) => text.trim() !== ''),
+      ),
       model: fc.constantFrom('flux', '', 'dall-e-3', 'gpt-image-1', 'sd-3.5', 'flux-dev', 'turbo', 'test-model'),
       provider: safeProvider(catalog),
       n: fc.integer({ min: 1, max: 2 }),
@@ -638,7 +750,9 @@ export function imagesBody(catalog: FuzzCatalog): fc.Arbitrary<Record<string, un
     },
     { requiredKeys: ['prompt'] },
   );
-  return fc.tuple(base, fc.oneof({ weight: 1, arbitrary: fc.constant({}) }, { weight: 6, arbitrary: mutatedFields(imageFieldsJunk(catalog)) })).map(([body, mutations]) => overlay(body, mutations));
+  return fc
+    .tuple(base, fc.oneof({ weight: 1, arbitrary: fc.constant({}) }, { weight: 6, arbitrary: mutatedFields(imageFieldsJunk(catalog)) }))
+    .map(([body, mutations]) => overlay(body, mutations));
 }
 
 const chatRoutes = ['/v1/chat/completions', '/v1/chat/completions/'] as const;
@@ -647,7 +761,10 @@ const imageRoutes = ['/v1/images/generate', '/v1/images/generations'] as const;
 /** POST /api/{provider}/chat/completions with a provider segment that is odd, or that is one of ours. */
 function scopedChatPath(catalog: FuzzCatalog): fc.Arbitrary<string> {
   return fc
-    .tuple(fc.oneof({ weight: 3, arbitrary: fc.constantFrom('Fake', 'Local', 'fake', 'Fake%20Local') }, { weight: 2, arbitrary: pathId(catalog.providerIds) }), fc.constantFrom('/chat/completions', '/v1/chat/completions', '/chat/completions/', '/chat', '/completions', ''))
+    .tuple(
+      fc.oneof({ weight: 3, arbitrary: fc.constantFrom('Fake', 'Local', 'fake', 'Fake%20Local') }, { weight: 2, arbitrary: pathId(catalog.providerIds) }),
+      fc.constantFrom('/chat/completions', '/v1/chat/completions', '/chat/completions/', '/chat', '/completions', ''),
+    )
     .map(([id, rest]) => `/api/${id}${rest}`);
 }
 
@@ -669,16 +786,24 @@ export function chatRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzRequest> {
 
 /** Images bodies to both images routes. */
 export function imageRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzRequest> {
-  return fc.record({ path: withQuery(catalog, fc.constantFrom(...imageRoutes)), body: imagesBody(catalog), headers: jsonHeaders }).map(({ path: p, body, headers }) => ({
-    family: 'images',
-    method: 'POST',
-    path: p,
-    headers,
-    body: serialize(body),
-  }));
+  return fc
+    .record({ path: withQuery(catalog, fc.constantFrom(...imageRoutes)), body: imagesBody(catalog), headers: jsonHeaders })
+    .map(({ path: p, body, headers }) => ({
+      family: 'images',
+      method: 'POST',
+      path: p,
+      headers,
+      body: serialize(body),
+    }));
 }
 
-const postRoutes = ['/v1/chat/completions', '/v1/images/generate', '/v1/images/generations', '/api/Fake/chat/completions', '/api/Local/v1/chat/completions'] as const;
+const postRoutes = [
+  '/v1/chat/completions',
+  '/v1/images/generate',
+  '/v1/images/generations',
+  '/api/Fake/chat/completions',
+  '/api/Local/v1/chat/completions',
+] as const;
 
 /** What the server makes of a body: UTF-8 decoded (bad bytes become U+FFFD), then JSON.parse; undefined when that fails. */
 function parsed(body: string | Uint8Array): { value: unknown } | undefined {
@@ -728,49 +853,144 @@ export function rawBodyRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzRequest>
     { weight: 1, arbitrary: fc.tuple(validChatText, fc.constantFrom('x', '}', ',', '\u0000', ' {}', '[]', '\n\n{}')).map(([text, tail]) => text + tail) },
     { weight: 1, arbitrary: fc.tuple(validChatText, rawInvalidToken).map(([text, token]) => text.replace(/"max_tokens":\d+/, `"max_tokens":${token.text}`)) },
     { weight: 1, arbitrary: unicodeText(20) },
-    { weight: 1, arbitrary: fc.constantFrom(' ', '\n', '\u0000', '\u0000\u0000\u0000', 'null', 'true', '0', '""', '[]', '{', '}', '{"', '{"messages"', '{"messages":', 'a=b&c=d', '<xml/>', '\uFEFF', '\uFEFF{}') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        ' ',
+        '\n',
+        '\u0000',
+        '\u0000\u0000\u0000',
+        'null',
+        'true',
+        '0',
+        '""',
+        '[]',
+        '{',
+        '}',
+        '{"',
+        '{"messages"',
+        '{"messages":',
+        'a=b&c=d',
+        '<xml/>',
+        '\uFEFF',
+        '\uFEFF{}',
+      ),
+    },
     // Deep nesting, complete and unclosed, at the top and inside fields.
     { weight: 3, arbitrary: fc.tuple(depth, deepShape).map(([d, shape]) => deepJson(d, shape)) },
     { weight: 1, arbitrary: depth.map((d) => '['.repeat(d)) },
     { weight: 1, arbitrary: depth.map((d) => '{"a":'.repeat(d)) },
     { weight: 2, arbitrary: fc.tuple(depth, deepShape).map(([d, shape]) => `{"messages":${deepJson(d, shape, '[]')}}`) },
-    { weight: 2, arbitrary: fc.tuple(depth, deepShape).map(([d, shape]) => `{"messages":[{"role":"user","content":"hi"}],"provider":${deepJson(d, shape, '"Local"')},"max_tokens":2}`) },
-    { weight: 1, arbitrary: fc.tuple(depth, deepShape).map(([d, shape]) => `{"messages":[{"role":"user","content":"hi"}],"provider":"Local","api_key":{"Local":${deepJson(d, shape)}},"max_tokens":2}`) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(depth, deepShape)
+        .map(([d, shape]) => `{"messages":[{"role":"user","content":"hi"}],"provider":${deepJson(d, shape, '"Local"')},"max_tokens":2}`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(depth, deepShape)
+        .map(([d, shape]) => `{"messages":[{"role":"user","content":"hi"}],"provider":"Local","api_key":{"Local":${deepJson(d, shape)}},"max_tokens":2}`),
+    },
     { weight: 1, arbitrary: fc.tuple(depth, deepShape).map(([d, shape]) => `{"prompt":"cat","provider":"Local","size":${deepJson(d, shape, '"1x1"')}}`) },
     // Deep junk where the validator does not look (metadata, a content part's extra key).
-    { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 100, max: 10_000 }), deepShape, fc.constantFrom('Local', 'Fake')).map(([d, shape, p]) => `{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"metadata":${deepJson(d, shape)},"messages":[{"role":"user","content":"hi"}]}`) },
-    { weight: 2, arbitrary: fc.tuple(fc.integer({ min: 100, max: 10_000 }), deepShape, fc.constantFrom('Local', 'Fake')).map(([d, shape, p]) => `{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"messages":[{"role":"user","content":[{"type":"text","text":"hi","junk":${deepJson(d, shape)}}]}]}`) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.integer({ min: 100, max: 10_000 }), deepShape, fc.constantFrom('Local', 'Fake'))
+        .map(
+          ([d, shape, p]) =>
+            `{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"metadata":${deepJson(d, shape)},"messages":[{"role":"user","content":"hi"}]}`,
+        ),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.integer({ min: 100, max: 10_000 }), deepShape, fc.constantFrom('Local', 'Fake'))
+        .map(
+          ([d, shape, p]) =>
+            `{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"messages":[{"role":"user","content":[{"type":"text","text":"hi","junk":${deepJson(d, shape)}}]}]}`,
+        ),
+    },
     // Lone surrogates and control characters as JSON escapes, and raw invalid UTF-8 inside strings.
     {
       weight: 2,
-      arbitrary: fc.tuple(fc.array(fc.constantFrom('\\uD800', '\\uDBFF', '\\uDC00', '\\uDFFF\\uD800', '\\ud83d\\ude00', '\\u0000', '\\u001b[31m', '\\u202E', '\\uFEFF', '\\uFFFF', 'plain', '\\\\', '\\"'), { minLength: 1, maxLength: 8 }), fc.constantFrom('Local', 'Fake'), fc.boolean()).map(
-        ([pieces, p, stream]) => `{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"stream":${stream},"messages":[{"role":"user","content":"${pieces.join('')}"}],"user":"${pieces.join('')}","stop":["${pieces.join('')}"]}`,
-      ),
+      arbitrary: fc
+        .tuple(
+          fc.array(
+            fc.constantFrom(
+              '\\uD800',
+              '\\uDBFF',
+              '\\uDC00',
+              '\\uDFFF\\uD800',
+              '\\ud83d\\ude00',
+              '\\u0000',
+              '\\u001b[31m',
+              '\\u202E',
+              '\\uFEFF',
+              '\\uFFFF',
+              'plain',
+              '\\\\',
+              '\\"',
+            ),
+            { minLength: 1, maxLength: 8 },
+          ),
+          fc.constantFrom('Local', 'Fake'),
+          fc.boolean(),
+        )
+        .map(
+          ([pieces, p, stream]) =>
+            `{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"stream":${stream},"messages":[{"role":"user","content":"${pieces.join('')}"}],"user":"${pieces.join('')}","stop":["${pieces.join('')}"]}`,
+        ),
     },
     {
       weight: 2,
-      arbitrary: fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 40, min: 0x80, max: 0xff }), fc.constantFrom('Local', 'Fake')).map(([bytes, p]) =>
-        Buffer.concat([Buffer.from(`{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"messages":[{"role":"user","content":"`), Buffer.from(bytes), Buffer.from('"}]}')]),
+      arbitrary: fc
+        .tuple(fc.uint8Array({ minLength: 1, maxLength: 40, min: 0x80, max: 0xff }), fc.constantFrom('Local', 'Fake'))
+        .map(([bytes, p]) =>
+          Buffer.concat([
+            Buffer.from(`{"model":"${p === 'Fake' ? 'test-model' : ''}","provider":"${p}","max_tokens":2,"messages":[{"role":"user","content":"`),
+            Buffer.from(bytes),
+            Buffer.from('"}]}'),
+          ]),
+        ),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '{"messages":"x","messages":[{"role":"user","content":"dup"}],"provider":"Local","provider":"Fake","model":"test-model","max_tokens":1}',
+        '{"__proto__":{"messages":[{"role":"user","content":"x"}]}}',
+        '{"constructor":{"prototype":{"polluted":true}},"messages":[{"role":"user","content":"x"}],"provider":"Local","max_tokens":1}',
       ),
     },
-    { weight: 1, arbitrary: fc.constantFrom('{"messages":"x","messages":[{"role":"user","content":"dup"}],"provider":"Local","provider":"Fake","model":"test-model","max_tokens":1}', '{"__proto__":{"messages":[{"role":"user","content":"x"}]}}', '{"constructor":{"prototype":{"polluted":true}},"messages":[{"role":"user","content":"x"}],"provider":"Local","max_tokens":1}') },
   );
-  return fc.record({ path: fc.constantFrom(...postRoutes), body, headers: jsonHeaders, chunks: fc.option(fc.integer({ min: 2, max: 5 }), { nil: undefined, freq: 6 }) }).map(({ path, body: b, headers, chunks }) => {
-    const request: FuzzRequest = { family: 'raw-body', method: 'POST', path, headers, body: b };
-    if (chunks !== undefined) request.chunks = chunks;
-    const result = parsed(b);
-    const isObject = result !== undefined && typeof result.value === 'object' && result.value !== null && !Array.isArray(result.value);
-    if (Buffer.byteLength(b) > catalog.maxBodyBytes) request.expect = [413];
-    else if (!isObject || nesting(result.value) > absurdNesting) request.expect = [400];
-    return request;
-  });
+  return fc
+    .record({
+      path: fc.constantFrom(...postRoutes),
+      body,
+      headers: jsonHeaders,
+      chunks: fc.option(fc.integer({ min: 2, max: 5 }), { nil: undefined, freq: 6 }),
+    })
+    .map(({ path, body: b, headers, chunks }) => {
+      const request: FuzzRequest = { family: 'raw-body', method: 'POST', path, headers, body: b };
+      if (chunks !== undefined) request.chunks = chunks;
+      const result = parsed(b);
+      const isObject = result !== undefined && typeof result.value === 'object' && result.value !== null && !Array.isArray(result.value);
+      if (Buffer.byteLength(b) > catalog.maxBodyBytes) request.expect = [413];
+      else if (!isObject || nesting(result.value) > absurdNesting) request.expect = [400];
+      return request;
+    });
 }
 
 /** Bodies over INTERFERENCE_MAX_BODY_BYTES (413), declared by content-length or streamed chunked; and bodies exactly at the limit. */
 export function oversizedRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzRequest> {
   const max = catalog.maxBodyBytes;
   const route = fc.constantFrom(...postRoutes, '/api/Fake/chat/completions');
-  const over = fc.oneof({ weight: 6, arbitrary: fc.integer({ min: max + 1, max: max * 3 }) }, { weight: 1, arbitrary: fc.integer({ min: max * 3, max: max * 16 }) });
+  const over = fc.oneof(
+    { weight: 6, arbitrary: fc.integer({ min: max + 1, max: max * 3 }) },
+    { weight: 1, arbitrary: fc.integer({ min: max * 3, max: max * 16 }) },
+  );
   const overBody: fc.Arbitrary<string | Uint8Array> = fc.oneof(
     over.map((size) => {
       const head = '{"provider":"Fake","model":"test-model","max_tokens":1,"messages":[{"role":"user","content":"';
@@ -778,16 +998,20 @@ export function oversizedRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzReques
       return head + 'x'.repeat(size - head.length - tail.length) + tail;
     }),
     over.map((size) => deepJson(Math.ceil(size / 2) + 1, 'array', '').slice(0, size)),
-    fc.tuple(over, fc.constantFrom('😀', 'é', '\uD800', 'a')).map(([size, piece]) => serialize({ messages: [{ role: 'user', content: piece.repeat(Math.ceil(size / Buffer.byteLength(piece))) }] })),
+    fc
+      .tuple(over, fc.constantFrom('😀', 'é', '\uD800', 'a'))
+      .map(([size, piece]) => serialize({ messages: [{ role: 'user', content: piece.repeat(Math.ceil(size / Buffer.byteLength(piece))) }] })),
     fc.tuple(over, fc.integer({ min: 0, max: 255 })).map(([size, byte]) => new Uint8Array(size).fill(byte)),
   );
-  const atLimit: fc.Arbitrary<FuzzRequest> = fc.tuple(fc.constantFrom('/v1/chat/completions', '/api/Fake/chat/completions'), fc.boolean()).map(([path, stream]) => {
-    const head = `{"provider":"Fake","model":"test-model","max_tokens":1,"stream":${stream},"messages":[{"role":"user","content":"`;
-    const tail = '"}]}';
-    const body = head + 'y'.repeat(max - head.length - tail.length) + tail;
-    // At the limit is not over it: not a 413. (502/503 if earlier requests made Fake fail and opened its circuit.)
-    return { family: 'oversized', method: 'POST', path, headers: { 'content-type': 'application/json' }, body, expect: [200, 502, 503] };
-  });
+  const atLimit: fc.Arbitrary<FuzzRequest> = fc
+    .tuple(fc.constantFrom('/v1/chat/completions', '/api/Fake/chat/completions'), fc.boolean())
+    .map(([path, stream]) => {
+      const head = `{"provider":"Fake","model":"test-model","max_tokens":1,"stream":${stream},"messages":[{"role":"user","content":"`;
+      const tail = '"}]}';
+      const body = head + 'y'.repeat(max - head.length - tail.length) + tail;
+      // At the limit is not over it: not a 413. (502/503 if earlier requests made Fake fail and opened its circuit.)
+      return { family: 'oversized', method: 'POST', path, headers: { 'content-type': 'application/json' }, body, expect: [200, 502, 503] };
+    });
   const tooBig: fc.Arbitrary<FuzzRequest> = fc
     .record({ path: route, body: overBody, headers: jsonHeaders, chunks: fc.option(fc.integer({ min: 2, max: 8 }), { nil: undefined, freq: 2 }) })
     .map(({ path, body, headers, chunks }) => {
@@ -804,11 +1028,36 @@ export function readRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzRequest> {
   const modelPath = pathId(catalog.modelIds).map((id) => `/v1/models/${id}`);
   const imageName = fc.oneof(
     { weight: 2, arbitrary: fc.constant(catalog.imageName) },
-    { weight: 1, arbitrary: fc.constantFrom(catalog.imageName.toUpperCase(), `${catalog.imageName}.png`, catalog.imageName.replace('.png', '.jpg'), `..%2F${catalog.imageName}`, `%2E%2E%2F%2E%2E%2Fpackage.json`, '0'.repeat(32) + '.png', 'f'.repeat(32) + '.gif', '0'.repeat(31) + '.png', '0'.repeat(33) + '.png') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        catalog.imageName.toUpperCase(),
+        `${catalog.imageName}.png`,
+        catalog.imageName.replace('.png', '.jpg'),
+        `..%2F${catalog.imageName}`,
+        `%2E%2E%2F%2E%2E%2Fpackage.json`,
+        '0'.repeat(32) + '.png',
+        'f'.repeat(32) + '.gif',
+        '0'.repeat(31) + '.png',
+        '0'.repeat(33) + '.png',
+      ),
+    },
     { weight: 3, arbitrary: pathId([catalog.imageName]) },
   );
   const imagePath = imageName.map((name) => `/images/${name}`);
-  const fixed = fc.constantFrom('/', '/v1', '/health', '/v1/models', '/v1/providers', '/v1/', '/health/', '/v1/models/', '/v1/providers/', '/images/', '/images');
+  const fixed = fc.constantFrom(
+    '/',
+    '/v1',
+    '/health',
+    '/v1/models',
+    '/v1/providers',
+    '/v1/',
+    '/health/',
+    '/v1/models/',
+    '/v1/providers/',
+    '/images/',
+    '/images',
+  );
   const path = fc.oneof(
     { weight: 3, arbitrary: fixed.chain(mangle) },
     { weight: 3, arbitrary: providerPath },
@@ -817,7 +1066,11 @@ export function readRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzRequest> {
     { weight: 1, arbitrary: fc.array(pathChar, { maxLength: 60 }).map((codes) => `/${String.fromCharCode(...codes)}`) },
     { weight: 1, arbitrary: fc.integer({ min: 2000, max: 10_000 }).map((length) => `/v1/${'a/'.repeat(length / 2)}`) },
   );
-  const headers = fc.oneof({ weight: 1, arbitrary: fc.constant({}) }, { weight: 2, arbitrary: oddHeaders }, { weight: 1, arbitrary: fc.constant({ 'if-none-match': `"${catalog.imageName.slice(0, 32)}"` }) });
+  const headers = fc.oneof(
+    { weight: 1, arbitrary: fc.constant({}) },
+    { weight: 2, arbitrary: oddHeaders },
+    { weight: 1, arbitrary: fc.constant({ 'if-none-match': `"${catalog.imageName.slice(0, 32)}"` }) },
+  );
   return fc
     .record({ method: fc.constantFrom('GET', 'GET', 'GET', 'HEAD'), path: fc.tuple(path, queryString(catalog)).map(([p, q]) => p + q), headers })
     .map(({ method, path: p, headers: h }) => {
@@ -842,13 +1095,67 @@ const allRoutes = [
   '/images/0123456789abcdef0123456789abcdef.png',
 ] as const;
 
-const unknownRoutes = ['/v2/models', '/v1/chat', '/v1/completions', '/v1/embeddings', '/api/', '/api/Fake', '/api/Fake/chat/completions/extra', '/api//chat/completions', '/v1/images', '/favicon.ico', '/robots.txt', '/.env', '/v1/../../etc/passwd', '/%2e%2e/%2e%2e/etc/passwd', '/v1/models/../../x', '/v1/providers/../../../'] as const;
+const unknownRoutes = [
+  '/v2/models',
+  '/v1/chat',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/api/',
+  '/api/Fake',
+  '/api/Fake/chat/completions/extra',
+  '/api//chat/completions',
+  '/v1/images',
+  '/favicon.ico',
+  '/robots.txt',
+  '/.env',
+  '/v1/../../etc/passwd',
+  '/%2e%2e/%2e%2e/etc/passwd',
+  '/v1/models/../../x',
+  '/v1/providers/../../../',
+] as const;
 
 /** Every route with every method: wrong methods (405), unknown routes (404), OPTIONS (204), methods Node does not parse (400). */
 export function methodRequests(catalog: FuzzCatalog): fc.Arbitrary<FuzzRequest> {
-  const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'PURGE', 'MKCOL', 'COPY', 'LOCK', 'SEARCH', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'REPORT', 'LINK', 'QUERY', 'FOO', 'BREW', 'X', 'GETT', 'post');
-  const path = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...allRoutes) }, { weight: 2, arbitrary: fc.constantFrom(...unknownRoutes) }, { weight: 1, arbitrary: pathId(catalog.providerIds).map((id) => `/${id}`) });
-  const body = fc.option(fc.oneof(fc.constant('{}'), fc.jsonValue({ maxDepth: 2 }).map((value) => serialize(value)), fc.uint8Array({ maxLength: 200 })), { nil: undefined, freq: 2 });
+  const method = fc.constantFrom(
+    'GET',
+    'HEAD',
+    'POST',
+    'PUT',
+    'DELETE',
+    'PATCH',
+    'OPTIONS',
+    'TRACE',
+    'PROPFIND',
+    'PURGE',
+    'MKCOL',
+    'COPY',
+    'LOCK',
+    'SEARCH',
+    'M-SEARCH',
+    'NOTIFY',
+    'SUBSCRIBE',
+    'REPORT',
+    'LINK',
+    'QUERY',
+    'FOO',
+    'BREW',
+    'X',
+    'GETT',
+    'post',
+  );
+  const path = fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom(...allRoutes) },
+    { weight: 2, arbitrary: fc.constantFrom(...unknownRoutes) },
+    { weight: 1, arbitrary: pathId(catalog.providerIds).map((id) => `/${id}`) },
+  );
+  const body = fc.option(
+    fc.oneof(
+      fc.constant('{}'),
+      fc.jsonValue({ maxDepth: 2 }).map((value) => serialize(value)),
+      fc.uint8Array({ maxLength: 200 }),
+    ),
+    { nil: undefined, freq: 2 },
+  );
   return fc.record({ method, path, headers: fc.oneof(fc.constant({}), oddHeaders), body }).map(({ method: m, path: p, headers, body: b }) => {
     const request: FuzzRequest = { family: 'method', method: m, path: p, headers, ...(b === undefined || m === 'GET' || m === 'HEAD' ? {} : { body: b }) };
     // Node's parser refuses bytes over 0x7E in the request target (a 400 before any route runs).
@@ -863,7 +1170,18 @@ export function authRequests(catalog: FuzzCatalog, gatewayKey: string): fc.Arbit
     fc.constant({}),
     fc.constant({ authorization: `Bearer ${gatewayKey}` }),
     fc.constant({ 'x-api-key': gatewayKey }),
-    fc.constantFrom(`bearer ${gatewayKey}`, `Bearer  ${gatewayKey}  `, `Bearer ${gatewayKey}x`, `Bearer ${gatewayKey.slice(0, -1)}`, `Basic ${gatewayKey}`, gatewayKey, 'Bearer', '').map((value) => ({ authorization: value })),
+    fc
+      .constantFrom(
+        `bearer ${gatewayKey}`,
+        `Bearer  ${gatewayKey}  `,
+        `Bearer ${gatewayKey}x`,
+        `Bearer ${gatewayKey.slice(0, -1)}`,
+        `Basic ${gatewayKey}`,
+        gatewayKey,
+        'Bearer',
+        '',
+      )
+      .map((value) => ({ authorization: value })),
     fc.constantFrom(` ${gatewayKey} `, `${gatewayKey}\t`, gatewayKey.toUpperCase(), '', ' ').map((value) => ({ 'x-api-key': value })),
     headerText(300).map((value) => ({ authorization: `Bearer ${value}` })),
     headerText(300).map((value) => ({ 'x-api-key': value })),
@@ -889,7 +1207,8 @@ const latin1 = (text: string): Uint8Array => Buffer.from(text, 'latin1');
 /** Raw requests: broken request lines, header names and framing, then random byte flips over them. */
 export function rawHttpRequests(): fc.Arbitrary<RawRequest> {
   const ok = (path: string, extra = ''): string => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}Connection: close\r\n\r\n`;
-  const post = (head: string, body: string): string => `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${head}Connection: close\r\n\r\n${body}`;
+  const post = (head: string, body: string): string =>
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${head}Connection: close\r\n\r\n${body}`;
   const chat = '{"provider":"Local","max_tokens":1,"messages":[{"role":"user","content":"hi"}]}';
   const templates: ReadonlyArray<[string, string]> = [
     ['garbage request line', 'GARBAGE /\r\n\r\n'],
@@ -926,7 +1245,10 @@ export function rawHttpRequests(): fc.Arbitrary<RawRequest> {
     ['tab in path', 'GET /v1/models/a\tb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'],
     ['no Host', 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n'],
     ['two Hosts', ok('/health', 'Host: y\r\n')],
-    ['odd Host for images', 'POST /v1/images/generate HTTP/1.1\r\nHost: evil.example\u00ff/x\r\nContent-Type: application/json\r\nContent-Length: 34\r\nConnection: close\r\n\r\n{"prompt":"cat","provider":"Fake"}'],
+    [
+      'odd Host for images',
+      'POST /v1/images/generate HTTP/1.1\r\nHost: evil.example\u00ff/x\r\nContent-Type: application/json\r\nContent-Length: 34\r\nConnection: close\r\n\r\n{"prompt":"cat","provider":"Fake"}',
+    ],
     ['HTTP/1.0 no Host', 'GET /v1/providers HTTP/1.0\r\n\r\n'],
     ['content-length and transfer-encoding', post('Content-Length: 5\r\nTransfer-Encoding: chunked\r\n', '0\r\n\r\n')],
     ['two different content-lengths', post('Content-Length: 5\r\nContent-Length: 6\r\n', '{}')],
@@ -950,13 +1272,22 @@ export function rawHttpRequests(): fc.Arbitrary<RawRequest> {
     ['trailers', post('Transfer-Encoding: chunked\r\n', `${chat.length.toString(16)}\r\n${chat}\r\n0\r\nX-Trailer: \u00ff\r\n\r\n`)],
     ['expect 100-continue', post(`Expect: 100-continue\r\nContent-Length: ${chat.length}\r\n`, chat)],
     ['expect junk', post('Expect: something-else\r\nContent-Length: 2\r\n', '{}')],
-    ['upgrade websocket', ok('/health', 'Upgrade: websocket\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\n').replace('Connection: close', 'Connection: Upgrade')],
-    ['upgrade h2c', ok('/v1/models', 'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n').replace('Connection: close', 'Connection: Upgrade, HTTP2-Settings')],
+    [
+      'upgrade websocket',
+      ok('/health', 'Upgrade: websocket\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\n').replace('Connection: close', 'Connection: Upgrade'),
+    ],
+    [
+      'upgrade h2c',
+      ok('/v1/models', 'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n').replace('Connection: close', 'Connection: Upgrade, HTTP2-Settings'),
+    ],
     ['CONNECT', 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n'],
     ['headers over 16 KiB', ok('/health', `X-Big: ${'b'.repeat(17_000)}\r\n`)],
     ['request line over 16 KiB', ok(`/v1/models/${'m'.repeat(17_000)}`)],
     ['10 000 headers', ok('/health', 'X: y\r\n'.repeat(10_000))],
-    ['pipelined', `GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models/x HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]GET /v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`],
+    [
+      'pipelined',
+      `GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models/x HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]GET /v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    ],
     ['pipelined garbage', 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n\u0000\u0001\u0002GARBAGE\r\n\r\n'],
     ['only CRLFs', '\r\n\r\n\r\n\r\n'],
     ['TLS ClientHello', '\u0016\u0003\u0001\u0002\u0000\u0001\u0000\u0001\u00fc\u0003\u0003'],

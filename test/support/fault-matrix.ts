@@ -184,7 +184,11 @@ export function tapStderr(): StderrTap {
   process.stderr.write = tapped as typeof process.stderr.write;
   return {
     text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter((line) => line !== ''),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter((line) => line !== ''),
     restore() {
       process.stderr.write = original;
     },

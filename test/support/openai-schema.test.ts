@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import {
-  OPENAI_SPEC_PATH,
-  assertOpenAIShape,
-  openAIComponentSchemas,
-  validateAgainstOpenAI,
-  type SchemaName,
-} from './openai-schema.js';
+import { OPENAI_SPEC_PATH, assertOpenAIShape, openAIComponentSchemas, validateAgainstOpenAI, type SchemaName } from './openai-schema.js';
 
 // Recorded bodies from OpenAI's SDK test recordings.
 const CHAT_COMPLETION = {
@@ -133,11 +127,7 @@ describe('OpenAI OpenAPI schema validator', () => {
     it('rejects finish_reason "done"', () => {
       const body = copy(CHAT_COMPLETION);
       firstChoice(body)['finish_reason'] = 'done';
-      assertInvalid(
-        'CreateChatCompletionResponse',
-        body,
-        /^\/choices\/0\/finish_reason must be equal to one of the allowed values: "stop", "length"/,
-      );
+      assertInvalid('CreateChatCompletionResponse', body, /^\/choices\/0\/finish_reason must be equal to one of the allowed values: "stop", "length"/);
     });
 
     it('rejects object "chat.completion.chunk"', () => {
@@ -208,11 +198,7 @@ describe('OpenAI OpenAPI schema validator', () => {
       firstChoice(body)['finish_reason'] = 'stop';
       assertValid('CreateChatCompletionStreamResponse', body);
       firstChoice(body)['finish_reason'] = 'done';
-      assertInvalid(
-        'CreateChatCompletionStreamResponse',
-        body,
-        /^\/choices\/0\/finish_reason must be equal to one of the allowed values/,
-      );
+      assertInvalid('CreateChatCompletionStreamResponse', body, /^\/choices\/0\/finish_reason must be equal to one of the allowed values/);
     });
 
     it('rejects object "chat.completion"', () => {

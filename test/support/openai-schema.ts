@@ -26,12 +26,7 @@ import formatsModule, { type FormatsPlugin } from 'ajv-formats';
 import { parse as parseYaml } from 'yaml';
 
 export type SchemaName =
-  | 'CreateChatCompletionResponse'
-  | 'CreateChatCompletionStreamResponse'
-  | 'ErrorResponse'
-  | 'ListModelsResponse'
-  | 'Model'
-  | 'ImagesResponse';
+  'CreateChatCompletionResponse' | 'CreateChatCompletionStreamResponse' | 'ErrorResponse' | 'ListModelsResponse' | 'Model' | 'ImagesResponse';
 
 const REPO_ROOT = path.resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
 
@@ -174,10 +169,7 @@ export function assertOpenAIShape(schema: SchemaName, value: unknown): void {
   const errors = validateAgainstOpenAI(schema, value);
   if (errors.length === 0) return;
   throw new AssertionError({
-    message:
-      `value does not match OpenAI schema ${schema}:\n` +
-      errors.map((e) => `  - ${e}`).join('\n') +
-      `\nvalue: ${JSON.stringify(value, null, 2)}`,
+    message: `value does not match OpenAI schema ${schema}:\n` + errors.map((e) => `  - ${e}`).join('\n') + `\nvalue: ${JSON.stringify(value, null, 2)}`,
     actual: value,
     expected: schema,
     operator: 'assertOpenAIShape',

@@ -26,7 +26,10 @@ describe('readEventStream', () => {
       assert.equal(event.event, 'ping');
       seen.push((JSON.parse(event.data) as { n: number }).n);
     }
-    assert.deepEqual(seen, Array.from({ length: total }, (_, i) => i));
+    assert.deepEqual(
+      seen,
+      Array.from({ length: total }, (_, i) => i),
+    );
   });
 
   test('return() destroys the body; after the last event the body is read to its end, not decoded', async () => {
@@ -38,7 +41,11 @@ describe('readEventStream', () => {
     assert.equal(dropped.destroyed, true);
 
     const finished = new PassThrough();
-    const polite = readEventStream(finished, never, sseDecoder(1024, (event) => event.event === 'message_stop'));
+    const polite = readEventStream(
+      finished,
+      never,
+      sseDecoder(1024, (event) => event.event === 'message_stop'),
+    );
     finished.write('data: {}\n\nevent: message_stop\ndata: {}\n\n');
     assert.equal((await polite.next()).value?.data, '{}');
     assert.equal((await polite.next()).value?.event, 'message_stop');

@@ -69,7 +69,11 @@ export function createAnthropicProvider(declaration: AnthropicDeclaration, setti
     const options = { jsonTool: translated.jsonTool, fallbackModel: call.request.model };
     if (String(response.headers['content-type'] ?? '').includes('text/event-stream')) {
       // The protocol's last event is message_stop: after it the body is read out politely, not parsed.
-      const events = readEventStream(response.body, call.signal, sseDecoder(call.limits.maxEventBytes, (event) => event.event === 'message_stop'));
+      const events = readEventStream(
+        response.body,
+        call.signal,
+        sseDecoder(call.limits.maxEventBytes, (event) => event.event === 'message_stop'),
+      );
       return { type: 'stream', chunks: chunksFromAnthropicEvents(events, options), warnings: translated.warnings };
     }
     const text = (await readBounded(response.body, call.signal, call.limits.maxBodyBytes, 'fail')).toString('utf8');

@@ -28,7 +28,9 @@ export async function anthropicErrorFromResponse(response: UpstreamResponse, sig
   const status = response.statusCode;
   if (status >= 300 && status < 400) {
     discardBody(response.body);
-    return new UpstreamError('bad_response', `HTTP ${status}: the upstream answered with a redirect, which the gateway does not follow; check its base URL`, { status });
+    return new UpstreamError('bad_response', `HTTP ${status}: the upstream answered with a redirect, which the gateway does not follow; check its base URL`, {
+      status,
+    });
   }
   const text = await readBounded(response.body, signal, maxErrorBodyBytes, 'truncate')
     .then((bytes) => bytes.toString('utf8'))

@@ -29,15 +29,7 @@ export const defaultMaxTokens = 4096;
 export const jsonToolName = 'json_answer';
 
 /** OpenAI request fields Anthropic has no counterpart for: dropped (each named in `warnings`). */
-export const anthropicIgnoredParams = [
-  'seed',
-  'presence_penalty',
-  'frequency_penalty',
-  'logit_bias',
-  'logprobs',
-  'top_logprobs',
-  'reasoning_effort',
-] as const;
+export const anthropicIgnoredParams = ['seed', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'logprobs', 'top_logprobs', 'reasoning_effort'] as const;
 
 /** OpenAI request fields an Anthropic upstream honours, and its own `top_k`. */
 export const anthropicChatParams = chatParamsWithout(anthropicIgnoredParams, ['top_k']);
@@ -112,7 +104,11 @@ export async function toAnthropicRequest(request: ChatRequest, context: Translat
     if (tools.length === 0 && isObjectSchema(schema)) {
       jsonTool = jsonToolName;
       const description = typeof format.json_schema?.description === 'string' ? ` ${format.json_schema.description}` : '';
-      tools.push({ name: jsonToolName, description: `Give your answer (${name}) as this tool's input: it must match the schema.${description}`, input_schema: schema });
+      tools.push({
+        name: jsonToolName,
+        description: `Give your answer (${name}) as this tool's input: it must match the schema.${description}`,
+        input_schema: schema,
+      });
     } else {
       system.push(
         `Respond with a single JSON value that matches this JSON Schema (${name}), and nothing else: no prose, no Markdown code fences.\n${JSON.stringify(schema ?? {})}`,

@@ -49,7 +49,7 @@ export function readTokens(counts: TokenCounts, usage: unknown): void {
   counts.input = count('input_tokens') ?? counts.input;
   counts.cacheCreation = count('cache_creation_input_tokens') ?? counts.cacheCreation;
   const cacheRead = count('cache_read_input_tokens');
-  if (cacheRead !== undefined) (counts.cacheRead = cacheRead), (counts.cacheReported = true);
+  if (cacheRead !== undefined) ((counts.cacheRead = cacheRead), (counts.cacheReported = true));
   counts.output = count('output_tokens') ?? counts.output;
 }
 
@@ -101,7 +101,8 @@ export function completionFromMessage(text: string, jsonTool: string | undefined
     if (b.type === 'text' && typeof b.text === 'string') texts.push(b.text);
     else if (b.type === 'thinking' && typeof b.thinking === 'string') thinking.push(b.thinking);
     else if (b.type === 'tool_use') {
-      if (typeof b.name !== 'string' || typeof b.id !== 'string') throw new UpstreamError('bad_response', 'the upstream sent a tool_use block without id or name');
+      if (typeof b.name !== 'string' || typeof b.id !== 'string')
+        throw new UpstreamError('bad_response', 'the upstream sent a tool_use block without id or name');
       const input = JSON.stringify(b.input ?? {});
       if (jsonTool !== undefined && b.name === jsonTool) json ??= input;
       else toolCalls.push({ id: b.id, type: 'function', function: { name: b.name, arguments: input } });

@@ -25,7 +25,10 @@ import type { EventStream } from '../../core/event-stream.js';
  * In JSON-schema mode the forced answer tool's `input_json_delta` pieces are the content.
  * The stream must end with `message_stop`, or at least after the finish chunk; else it throws.
  */
-export function chunksFromAnthropicEvents(events: EventStream<SseEvent>, options: { jsonTool: string | undefined; fallbackModel: string }): AsyncIterableIterator<ChatChunk> {
+export function chunksFromAnthropicEvents(
+  events: EventStream<SseEvent>,
+  options: { jsonTool: string | undefined; fallbackModel: string },
+): AsyncIterableIterator<ChatChunk> {
   return new AnthropicChunks(events, options.jsonTool, options.fallbackModel);
 }
 
@@ -147,7 +150,8 @@ class AnthropicChunks implements AsyncIterableIterator<ChatChunk> {
         if (typeof block.text === 'string' && block.text !== '') this.#push({ content: block.text });
         return;
       case 'tool_use': {
-        if (typeof block.id !== 'string' || typeof block.name !== 'string') throw new UpstreamError('bad_response', 'the upstream started a tool_use block without id or name');
+        if (typeof block.id !== 'string' || typeof block.name !== 'string')
+          throw new UpstreamError('bad_response', 'the upstream started a tool_use block without id or name');
         if (this.#jsonTool !== undefined && block.name === this.#jsonTool) {
           this.#blocks.set(index, { kind: 'json' });
           this.#jsonMode = true;
@@ -229,6 +233,7 @@ function parseData(data: string): Record<string, unknown> {
 
 function blockIndex(data: Record<string, unknown>): number {
   const index = data.index;
-  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) throw new UpstreamError('bad_response', 'the upstream sent a content block event without an index');
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0)
+    throw new UpstreamError('bad_response', 'the upstream sent a content block event without an index');
   return index;
 }

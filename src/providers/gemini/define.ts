@@ -28,7 +28,14 @@ export interface GeminiProvider extends Provider {
 /** OpenAI request fields this adapter translates (the others are not sent, and named in warnings). */
 export const geminiChatParams = chatParamsWithout(['logit_bias', 'logprobs', 'top_logprobs', 'parallel_tool_calls', 'user', 'reasoning_effort']);
 
-const geminiModels = ['gemini-2.5-flash', 'gemini-2.5-pro', 'gemini-2.5-flash-lite', 'gemini-2.0-flash', 'gemini-3-flash-preview', 'gemini-3.1-pro-preview'] as const;
+const geminiModels = [
+  'gemini-2.5-flash',
+  'gemini-2.5-pro',
+  'gemini-2.5-flash-lite',
+  'gemini-2.0-flash',
+  'gemini-3-flash-preview',
+  'gemini-3.1-pro-preview',
+] as const;
 
 /** The built-in Gemini provider (ids as the API names them; `models/<id>` is accepted too). */
 export const geminiDeclaration: GeminiDeclaration = {
@@ -126,7 +133,10 @@ export function modelPath(requested: string): { id: string; path: string } {
   const collection = slash === -1 ? 'models' : trimmed.slice(0, slash);
   const id = slash === -1 ? trimmed : trimmed.slice(slash + 1);
   if ((collection !== 'models' && collection !== 'tunedModels') || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(id)) {
-    throw new UpstreamError('model_not_found', `${JSON.stringify(requested.slice(0, 100))} is not a Gemini model id (like gemini-2.5-flash or models/gemini-2.5-flash)`);
+    throw new UpstreamError(
+      'model_not_found',
+      `${JSON.stringify(requested.slice(0, 100))} is not a Gemini model id (like gemini-2.5-flash or models/gemini-2.5-flash)`,
+    );
   }
   return { id, path: `${collection}/${id}` };
 }

@@ -81,7 +81,15 @@ const kindForStatusString: Record<string, FailureKind> = {
 };
 
 /** ErrorInfo reasons that mean "this key is no good" whatever the HTTP status (Gemini says 400). */
-const keyReasons = new Set(['API_KEY_INVALID', 'API_KEY_EXPIRED', 'API_KEY_SERVICE_BLOCKED', 'API_KEY_HTTP_REFERRER_BLOCKED', 'API_KEY_IP_ADDRESS_BLOCKED', 'CREDENTIALS_MISSING', 'ACCESS_TOKEN_EXPIRED']);
+const keyReasons = new Set([
+  'API_KEY_INVALID',
+  'API_KEY_EXPIRED',
+  'API_KEY_SERVICE_BLOCKED',
+  'API_KEY_HTTP_REFERRER_BLOCKED',
+  'API_KEY_IP_ADDRESS_BLOCKED',
+  'CREDENTIALS_MISSING',
+  'ACCESS_TOKEN_EXPIRED',
+]);
 
 /**
  * The failure kind for an HTTP status and the Status it carried: an invalid key is `auth` although
@@ -107,7 +115,11 @@ export function errorFromStatus(status: GeminiStatus, httpStatus: number | undef
   const label = [status.status, status.reason].filter((part) => part !== undefined).join('/');
   const prefix = httpStatus !== undefined && !(httpStatus >= 200 && httpStatus < 300) ? `HTTP ${httpStatus}` : where;
   return new UpstreamError(kind, `${prefix}: ${label === '' ? '' : `${label}: `}${status.message || 'no error message'}`, {
-    ...(httpStatus !== undefined && !(httpStatus >= 200 && httpStatus < 300) ? { status: httpStatus } : status.code !== undefined ? { status: status.code } : {}),
+    ...(httpStatus !== undefined && !(httpStatus >= 200 && httpStatus < 300)
+      ? { status: httpStatus }
+      : status.code !== undefined
+        ? { status: status.code }
+        : {}),
     code: status.reason ?? status.status ?? null,
     ...(retryAfter === undefined ? {} : { retryAfter }),
   });
@@ -119,9 +131,13 @@ export async function errorFromGeminiResponse(response: UpstreamResponse, signal
   if (httpStatus < 200 || (httpStatus >= 300 && httpStatus < 400)) {
     // A redirect is never followed (it could take the key elsewhere) nor passed on as our status.
     discardBody(response.body);
-    return new UpstreamError('bad_response', `HTTP ${httpStatus}: the upstream answered with a redirect, which the gateway does not follow; check its base URL`, {
-      status: httpStatus,
-    });
+    return new UpstreamError(
+      'bad_response',
+      `HTTP ${httpStatus}: the upstream answered with a redirect, which the gateway does not follow; check its base URL`,
+      {
+        status: httpStatus,
+      },
+    );
   }
   const text = await readLimited(response.body, signal).catch(() => '');
   const headerRetryAfter = parseRetryAfter(response.headers);

@@ -80,8 +80,10 @@ export async function toGeminiRequest(request: ChatRequest, options: TranslateOp
         break;
       case 'tool': {
         const id = message.tool_call_id;
-        const name = (typeof id === 'string' ? callNames.get(id) : undefined) ?? (typeof message.name === 'string' && message.name !== '' ? message.name : undefined);
-        if (name === undefined) throw badRequest(`${where}: no earlier assistant tool call has the id ${JSON.stringify(id)} (Gemini needs the function's name)`);
+        const name =
+          (typeof id === 'string' ? callNames.get(id) : undefined) ?? (typeof message.name === 'string' && message.name !== '' ? message.name : undefined);
+        if (name === undefined)
+          throw badRequest(`${where}: no earlier assistant tool call has the id ${JSON.stringify(id)} (Gemini needs the function's name)`);
         push('user', [{ functionResponse: { name, response: responseObject(message.content, where) } }]);
         break;
       }
@@ -163,7 +165,8 @@ async function userParts(message: ChatMessage, where: string, images: ImageFetch
       case 'file': {
         const file = part.file;
         const data = isRecord(file) ? file.file_data : undefined;
-        if (typeof data !== 'string' || !data.startsWith('data:')) throw badRequest(`${at}: only files given inline as file_data (a data: URI) can be sent to Gemini`);
+        if (typeof data !== 'string' || !data.startsWith('data:'))
+          throw badRequest(`${at}: only files given inline as file_data (a data: URI) can be sent to Gemini`);
         parts.push({ inlineData: parseDataUri(data, at) });
         break;
       }
@@ -363,7 +366,8 @@ function toolsOf(request: ChatRequest): { declarations: Array<Record<string, unk
   else if (isRecord(choice) && choice.type === 'function') {
     const name = isRecord(choice.function) ? choice.function.name : undefined;
     if (typeof name !== 'string' || name === '') throw badRequest('tool_choice.function.name must be a non-empty string');
-    if (!declarations.some((declaration) => declaration.name === name)) throw badRequest(`tool_choice names ${JSON.stringify(name)}, which is not among the tools`);
+    if (!declarations.some((declaration) => declaration.name === name))
+      throw badRequest(`tool_choice names ${JSON.stringify(name)}, which is not among the tools`);
     config = { mode: 'ANY', allowedFunctionNames: [name] };
   } else if (isRecord(choice) && choice.type === 'allowed_tools' && isRecord(choice.allowed_tools)) {
     // {type: allowed_tools, allowed_tools: {mode: auto|required, tools: [{type: function, function: {name}}]}}

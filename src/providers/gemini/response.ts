@@ -84,7 +84,8 @@ function readParts(candidate: Record<string, unknown>): CandidateParts {
       if (!isRecord(call) || typeof call.name !== 'string' || call.name === '') throw badResponse('a functionCall without a name');
       const args = call.args === undefined || call.args === null ? {} : call.args;
       const toolCall: GeminiToolCall = { id: toolCallId(call.id), type: 'function', function: { name: call.name, arguments: JSON.stringify(args) } };
-      if (typeof part.thoughtSignature === 'string' && part.thoughtSignature !== '') toolCall.extra_content = { google: { thought_signature: part.thoughtSignature } };
+      if (typeof part.thoughtSignature === 'string' && part.thoughtSignature !== '')
+        toolCall.extra_content = { google: { thought_signature: part.thoughtSignature } };
       out.calls.push(toolCall);
     }
   }
@@ -160,7 +161,13 @@ export function completionFromResponse(value: unknown, context: ResponseContext)
     const blocked = blockReasonOf(response);
     if (blocked === undefined) throw badResponse('an answer without candidates');
     // The prompt itself was blocked: an empty, filtered answer (as OpenAI reports moderation).
-    choices.push({ index: 0, message: { role: 'assistant', content: '', refusal: null }, finish_reason: 'content_filter', native_finish_reason: blocked, logprobs: null });
+    choices.push({
+      index: 0,
+      message: { role: 'assistant', content: '', refusal: null },
+      finish_reason: 'content_filter',
+      native_finish_reason: blocked,
+      logprobs: null,
+    });
   }
   choices.sort((a, b) => a.index - b.index);
   const completion: ChatCompletion = {
@@ -231,7 +238,12 @@ export class StreamTranslator {
       if (Object.keys(delta).length > 0) {
         if (!state.started) {
           state.started = true;
-          content.push({ index, delta: { role: 'assistant', ...(delta.content === undefined ? { content: '' } : {}), ...delta }, finish_reason: null, logprobs: null });
+          content.push({
+            index,
+            delta: { role: 'assistant', ...(delta.content === undefined ? { content: '' } : {}), ...delta },
+            finish_reason: null,
+            logprobs: null,
+          });
         } else content.push({ index, delta, finish_reason: null, logprobs: null });
       }
       const native = typeof candidate.finishReason === 'string' && candidate.finishReason !== '' ? candidate.finishReason : undefined;

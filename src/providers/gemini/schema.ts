@@ -196,7 +196,8 @@ function mergeAllOf(schema: Record<string, unknown>, state: State, depth: number
   const required = new Set<unknown>(Array.isArray(rest.required) ? rest.required : []);
   for (const member of allOf as unknown[]) {
     state.nodes += 1;
-    if (state.nodes > maxNodes || depth > maxDepth) throw new UpstreamError('bad_request', `${state.where}: the JSON schema is too large or too deep for Gemini`);
+    if (state.nodes > maxNodes || depth > maxDepth)
+      throw new UpstreamError('bad_request', `${state.where}: the JSON schema is too large or too deep for Gemini`);
     let part = isRecord(member) ? member : {};
     // A referenced member is inlined first so that its properties can be merged.
     if (typeof part.$ref === 'string' && !state.expanding.has(part.$ref)) part = resolveRef(part.$ref, state.root) ?? {};

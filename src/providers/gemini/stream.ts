@@ -18,7 +18,12 @@ import type { StreamTranslator } from './response.js';
  * On the shared event-stream reader (backpressure, no promise per network read); `return()` (a
  * consumer that stops early) drops the upstream response, which cancels the generation.
  */
-export function chunksFromGeminiSse(body: Readable, signal: AbortSignal, maxEventBytes: number, translator: StreamTranslator): AsyncIterableIterator<ChatChunk> {
+export function chunksFromGeminiSse(
+  body: Readable,
+  signal: AbortSignal,
+  maxEventBytes: number,
+  translator: StreamTranslator,
+): AsyncIterableIterator<ChatChunk> {
   return readEventStream(body, signal, new GeminiDecoder(maxEventBytes, translator));
 }
 

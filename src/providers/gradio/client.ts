@@ -104,9 +104,13 @@ async function open(call: GradioCall, url: string): Promise<UpstreamResponse> {
   const response = await send({ method: 'GET', url, headers: { ...call.headers, accept: 'text/event-stream' }, signal: call.signal, timeouts: call.timeouts });
   if (response.statusCode < 200 || response.statusCode >= 300) {
     const text = (await readAll(response.body, call.signal, 1 << 16).catch(() => Buffer.alloc(0))).toString('utf8');
-    throw new UpstreamError(kindForStatus(response.statusCode), `HTTP ${response.statusCode} on the event stream: ${cleanMessage(errorMessageFrom(text).message)}`, {
-      status: response.statusCode,
-    });
+    throw new UpstreamError(
+      kindForStatus(response.statusCode),
+      `HTTP ${response.statusCode} on the event stream: ${cleanMessage(errorMessageFrom(text).message)}`,
+      {
+        status: response.statusCode,
+      },
+    );
   }
   return response;
 }

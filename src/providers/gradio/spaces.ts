@@ -51,7 +51,16 @@ export const imageSpaces: readonly SpaceDeclaration[] = [
     aliases: ['sd-3.5', 'sd3.5', 'stabilityai/stable-diffusion-3.5-large'],
     // infer(prompt, negative_prompt, seed, randomize_seed, width, height, guidance_scale, num_inference_steps)
     protocol: { kind: 'call', apiName: 'infer' },
-    inputs: (request, seed, randomize) => [request.prompt, request.negativePrompt ?? '', seed, randomize, snap(request.width, 1024), snap(request.height, 1024), 4.5, 40],
+    inputs: (request, seed, randomize) => [
+      request.prompt,
+      request.negativePrompt ?? '',
+      seed,
+      randomize,
+      snap(request.width, 1024),
+      snap(request.height, 1024),
+      4.5,
+      40,
+    ],
   },
 ];
 

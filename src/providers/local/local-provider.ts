@@ -33,8 +33,19 @@ export interface LocalOptions {
 const FIX_HINT = 'set INTERFERENCE_LOCAL_MODEL to a GGUF path (or an hf: URI)';
 
 const PARAMS = [
-  'messages', 'model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'temperature',
-  'top_p', 'top_k', 'stop', 'seed', 'presence_penalty', 'frequency_penalty',
+  'messages',
+  'model',
+  'stream',
+  'stream_options',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'top_k',
+  'stop',
+  'seed',
+  'presence_penalty',
+  'frequency_penalty',
 ] as const;
 
 interface Engine {
@@ -129,7 +140,9 @@ class PieceQueue {
 /** The OpenAI chunks of one generation: role, text pieces as they come, finish, usage. */
 async function* stream(id: string, created: number, model: string, job: Job, signal: AbortSignal): AsyncGenerator<ChatChunk> {
   const chunk = (choices: ChatChunk['choices'], usage?: Usage): ChatChunk =>
-    usage === undefined ? { id, object: 'chat.completion.chunk', created, model, choices } : { id, object: 'chat.completion.chunk', created, model, choices, usage };
+    usage === undefined
+      ? { id, object: 'chat.completion.chunk', created, model, choices }
+      : { id, object: 'chat.completion.chunk', created, model, choices, usage };
   let done = false;
   try {
     yield chunk([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null, logprobs: null }]);
@@ -214,13 +227,20 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     const started = Date.now();
     let modelPath: string;
     try {
-      modelPath = await resolveModelSource(options.model, { cacheDir: options.cacheDir, hfEndpoint: options.hfEndpoint, signal: shutdown.signal, log: options.log });
+      modelPath = await resolveModelSource(options.model, {
+        cacheDir: options.cacheDir,
+        hfEndpoint: options.hfEndpoint,
+        signal: shutdown.signal,
+        log: options.log,
+      });
     } catch (error) {
       // A file that is missing or cannot be downloaded is a configuration state, not a health
       // failure: `unavailable`, with the cause kept for every later message.
       const message = error instanceof Error ? error.message : String(error);
       const from = kind === 'hf' ? ` from ${options.hfEndpoint ?? 'https://huggingface.co'}` : '';
-      const text = message.startsWith('model file not found') ? message : `the embedded model ${options.model} could not be downloaded${from}: ${message}; ${FIX_HINT}`;
+      const text = message.startsWith('model file not found')
+        ? message
+        : `the embedded model ${options.model} could not be downloaded${from}: ${message}; ${FIX_HINT}`;
       throw new UpstreamError('unavailable', text, { cause: error });
     }
     let lib: LlamaCpp;
@@ -231,7 +251,9 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       llama = await lib.getLlama({ gpu: false, build: 'never', logLevel: lib.LlamaLogLevel.error, maxThreads: options.threads });
       model = await llama.loadModel({ modelPath });
       const context = await model.createContext({ contextSize: options.contextSize, sequences: options.parallel, threads: options.threads });
-      options.log?.(`local model ${modelId} loaded from ${modelPath} in ${Date.now() - started} ms (threads ${options.threads}, context ${options.contextSize} × ${options.parallel})`);
+      options.log?.(
+        `local model ${modelId} loaded from ${modelPath} in ${Date.now() - started} ms (threads ${options.threads}, context ${options.contextSize} × ${options.parallel})`,
+      );
       return { lib, llama, model, context, pool: SequencePool.forContext(context, options.parallel) };
     } catch (error) {
       await model?.dispose().catch(() => undefined);
@@ -371,7 +393,10 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       const promptTokens = countPromptTokens(engine.model, plan);
       const room = engine.context.contextSize - promptTokens;
       if (room < 1) {
-        throw new UpstreamError('bad_request', `the prompt (about ${promptTokens} tokens) does not fit the local model's context of ${engine.context.contextSize} tokens`);
+        throw new UpstreamError(
+          'bad_request',
+          `the prompt (about ${promptTokens} tokens) does not fit the local model's context of ${engine.context.contextSize} tokens`,
+        );
       }
       let lease: Lease<LlamaContextSequence>;
       try {

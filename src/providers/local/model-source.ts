@@ -29,11 +29,18 @@ export function modelIdFromSource(spec: string): string {
   if (kind === 'path') return stripGguf(path.basename(spec)) || 'local';
   if (kind === 'url') {
     const url = new URL(spec);
-    const last = url.pathname.split('/').filter((part) => part !== '').at(-1);
+    const last = url.pathname
+      .split('/')
+      .filter((part) => part !== '')
+      .at(-1);
     return last === undefined ? url.hostname : stripGguf(decodeURIComponent(last));
   }
   const prefix = HF_PREFIXES.find((p) => spec.startsWith(p)) ?? '';
-  const parts = spec.slice(prefix.length).split('#')[0]!.split('/').filter((part) => part !== '');
+  const parts = spec
+    .slice(prefix.length)
+    .split('#')[0]!
+    .split('/')
+    .filter((part) => part !== '');
   if (parts.length > 2) return stripGguf(parts.at(-1)!);
   return parts[1] ?? parts[0] ?? 'local';
 }
@@ -53,10 +60,7 @@ export interface ProgressStatus {
 }
 
 /** Progress lines on `stream`: one line redrawn with \r on a TTY, otherwise a line per 10%. */
-export function createProgressPrinter(
-  label: string,
-  stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr,
-): (status: ProgressStatus) => void {
+export function createProgressPrinter(label: string, stream: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr): (status: ProgressStatus) => void {
   let lastDecile = -1;
   let finished = false;
   const mb = (bytes: number): string => (bytes / 1_048_576).toFixed(1);

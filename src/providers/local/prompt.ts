@@ -12,8 +12,7 @@ import type { LlamaCpp } from './llama-module.js';
 import type { ChatMessage, ChatRequest } from '../../core/types.js';
 
 export type PromptPlan =
-  | { readonly kind: 'completion'; readonly prompt: string }
-  | { readonly kind: 'chat'; readonly history: ChatHistoryItem[]; readonly wrapper: ChatWrapper };
+  { readonly kind: 'completion'; readonly prompt: string } | { readonly kind: 'chat'; readonly history: ChatHistoryItem[]; readonly wrapper: ChatWrapper };
 
 /** The text of a message: string content, or the `text` parts of an array (other parts ignored). */
 export function messageText(content: ChatMessage['content']): string {

@@ -16,7 +16,6 @@ export interface ImageDeclaration {
   baseUrl?: string;
 }
 
-
 /** A provider that speaks OpenAI's chat completions API: mostly data. */
 export interface OpenAICompatibleDeclaration extends DeclaredProvider {
   /** Path after `baseUrl` (which ends before `/chat/completions`, as in OpenAI's SDK) for chat; default `/chat/completions` (Pollinations: `/openai`). */
@@ -51,10 +50,7 @@ export interface OpenAICompatibleProvider extends Provider {
   readonly declaration: OpenAICompatibleDeclaration;
 }
 
-export function createOpenAICompatible(
-  declaration: OpenAICompatibleDeclaration,
-  settings: OpenAICompatibleSettings = {},
-): OpenAICompatibleProvider {
+export function createOpenAICompatible(declaration: OpenAICompatibleDeclaration, settings: OpenAICompatibleSettings = {}): OpenAICompatibleProvider {
   const params = chatParamsWithout(declaration.unsupported ?? []);
   const endpoint = `${declaration.baseUrl.replace(/\/+$/, '')}${declaration.chatPath ?? '/chat/completions'}`;
   const timeouts = settings.timeouts ?? defaultTimeouts;
@@ -128,4 +124,3 @@ function parseCompletion(text: string): ChatCompletion {
   (value as { [rawJson]?: string })[rawJson] = text;
   return value as ChatCompletion;
 }
-

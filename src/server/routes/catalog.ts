@@ -78,7 +78,12 @@ function providerSummary(registry: Registry, health: HealthBook, entry: Registry
 }
 
 export function listProviders(res: ServerResponse, registry: Registry, health: HealthBook, headers: Record<string, string>): void {
-  sendJson(res, 200, registry.all().map((entry) => providerSummary(registry, health, entry)), headers);
+  sendJson(
+    res,
+    200,
+    registry.all().map((entry) => providerSummary(registry, health, entry)),
+    headers,
+  );
 }
 
 export function getProvider(res: ServerResponse, registry: Registry, health: HealthBook, id: string, headers: Record<string, string>): void {
@@ -146,10 +151,14 @@ export function listModels(res: ServerResponse, registry: Registry, headers: Rec
 export function getModel(res: ServerResponse, registry: Registry, id: string, headers: Record<string, string>): void {
   const view = modelIndex(registry).get(id);
   if (view === undefined) {
-    throw new ApiError(404, `The model ${JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id)} does not exist in any provider's catalog. A provider named explicitly still passes unknown ids through.`, {
-      param: 'model',
-      code: 'model_not_found',
-    });
+    throw new ApiError(
+      404,
+      `The model ${JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id)} does not exist in any provider's catalog. A provider named explicitly still passes unknown ids through.`,
+      {
+        param: 'model',
+        code: 'model_not_found',
+      },
+    );
   }
   sendJson(res, 200, view, headers);
 }

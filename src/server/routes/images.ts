@@ -27,7 +27,11 @@ export interface ImagesRouteOptions {
 export function createImagesRoute(options: ImagesRouteOptions) {
   return async function images(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs));
-    const plan = planImages(options.registry, { provider: input.provider ?? context.query.get('provider') ?? undefined, apiKey: input.apiKey, request: input.request });
+    const plan = planImages(options.registry, {
+      provider: input.provider ?? context.query.get('provider') ?? undefined,
+      apiKey: input.apiKey,
+      request: input.request,
+    });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
     const client = abortOnClientClose(res);
@@ -47,7 +51,9 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     const data = await Promise.all(
       outcome.result.images.map(async (image) => {
         const entry: Record<string, unknown> =
-          input.responseFormat === 'b64_json' ? { b64_json: image.bytes.toString('base64') } : { url: `${base}/images/${await options.store.save(image.bytes)}` };
+          input.responseFormat === 'b64_json'
+            ? { b64_json: image.bytes.toString('base64') }
+            : { url: `${base}/images/${await options.store.save(image.bytes)}` };
         if (image.revisedPrompt !== undefined) entry.revised_prompt = image.revisedPrompt;
         if (image.seed !== undefined) entry.seed = image.seed;
         return entry;
