@@ -123,10 +123,12 @@ describe('shutdown past the grace period, and the request log', () => {
       controller.abort();
       const find = () => tap.lines().find((entry) => entry.includes('"id":"leaver-1"'));
       assert.ok(await eventually(() => find() !== undefined, 3000), 'the request was logged');
-      const parsed = JSON.parse(find() as string) as LogLine & { sent?: number };
+      const parsed = JSON.parse(find() as string) as LogLine & { sent?: number; first_content_ms?: number };
       assert.equal(parsed.status, 499);
       assert.equal(parsed.outcome, 'client_closed');
       assert.equal(parsed.sent, 200);
+      // The operation's observer told the log when the first content came (the fake waits 150 ms per event).
+      assert.ok(typeof parsed.first_content_ms === 'number' && parsed.first_content_ms >= 100, JSON.stringify(parsed));
     } finally {
       await gateway.close();
     }

@@ -36,6 +36,17 @@ export interface RoutingPolicy {
 
 const retryable = new Set<FailureKind>(['connection', 'server', 'rate_limit']);
 
+/**
+ * Told what happens during one operation, as it happens: how logs (and later metrics) see attempts
+ * without the operation knowing about them.
+ */
+export interface OperationObserver {
+  attemptStarted?(provider: string): void;
+  attemptEnded?(record: AttemptRecord): void;
+  /** The attempt's first content arrived, `ms` after the attempt started. */
+  firstContent?(provider: string, ms: number): void;
+}
+
 /** What `run` gets for one attempt. */
 export interface AttemptScope {
   /** Aborts when the client leaves, the request's deadline passes, or `abort` is called. */
@@ -58,8 +69,13 @@ export async function failover<T>(
   clientSignal: AbortSignal,
   policy: RoutingPolicy,
   run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
+  observer?: OperationObserver,
 ): Promise<{ value: T; provider: string; attempts: AttemptRecord[] }> {
   const records: AttemptRecord[] = [];
+  const note = (record: AttemptRecord): void => {
+    records.push(record);
+    observer?.attemptEnded?.(record);
+  };
   const failures: UpstreamError[] = [];
   const lone = plan.attempts.length === 1;
   for (const attempt of plan.attempts) {
@@ -67,7 +83,7 @@ export async function failover<T>(
     if (clientSignal.aborted) break;
     if (attempt.blocked !== null) {
       const error = new UpstreamError(attempt.blocked.kind, attempt.blocked.message);
-      records.push({ provider, outcome: error.kind, message: error.message, ms: 0 });
+      note({ provider, outcome: error.kind, message: error.message, ms: 0 });
       failures.push(error);
       continue;
     }
@@ -75,25 +91,26 @@ export async function failover<T>(
     if (!admission.allowed) {
       const seconds = Math.max(1, Math.ceil(admission.retryInMs / 1000));
       const message = `skipped: ${admission.consecutiveFailures} failures in a row, circuit open (next try in ${seconds}s)`;
-      records.push({ provider, outcome: 'circuit_open', message, ms: 0 });
+      note({ provider, outcome: 'circuit_open', message, ms: 0 });
       failures.push(new UpstreamError('unavailable', message, { retryAfter: seconds }));
       continue;
     }
     const started = performance.now();
+    observer?.attemptStarted?.(provider);
     let retries = 0;
     for (;;) {
       const attemptStarted = performance.now();
       try {
         const value = await once(attempt, clientSignal, run);
         policy.health.record(provider, 'ok', performance.now() - attemptStarted);
-        records.push({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
+        note({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
         return { value, provider, attempts: records };
       } catch (caught) {
         if (!(caught instanceof UpstreamError)) policy.onInternalError?.(provider, caught);
         const error = asUpstreamError(caught, attempt);
         if (clientSignal.aborted && error.kind === 'aborted') {
           policy.health.record(provider, 'aborted', 0); // ends a probe, counts nothing
-          records.push({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
+          note({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
           throw error;
         }
         const wait = lone && retries < policy.retries && retryable.has(error.kind) ? backoff(policy, retries, error.retryAfter) : undefined;
@@ -108,7 +125,7 @@ export async function failover<T>(
         // body we could not serialise) must not open a provider's circuit for everyone.
         if (caught instanceof UpstreamError) policy.health.record(provider, error.kind, performance.now() - attemptStarted, error.retryAfter);
         else policy.health.settle(provider);
-        records.push({
+        note({
           provider,
           outcome: error.kind,
           ...(error.status ? { status: error.status } : {}),
@@ -126,7 +143,7 @@ export async function failover<T>(
     const reason: unknown = clientSignal.reason;
     if (!(reason instanceof UpstreamError) || reason.kind === 'aborted') throw new UpstreamError('aborted', 'the client went away');
     if (failures.at(-1) !== reason) {
-      records.push({ provider: 'gateway', outcome: reason.kind, message: reason.message, ms: 0 });
+      note({ provider: 'gateway', outcome: reason.kind, message: reason.message, ms: 0 });
       failures.push(reason);
     }
   }

@@ -1,5 +1,5 @@
 import { UpstreamError } from './errors.js';
-import { failover, type AttemptRecord, type RoutingPolicy } from './failover.js';
+import { failover, type AttemptRecord, type OperationObserver, type RoutingPolicy } from './failover.js';
 import type { Registry } from './registry.js';
 import { parseProviderField, planAttempts, type Plan } from './selection.js';
 import type { ImageRequest, ImageResult } from './types.js';
@@ -26,19 +26,26 @@ export async function runImages(
   clientSignal: AbortSignal,
   policy: RoutingPolicy,
   timeoutMs: number,
+  observer?: OperationObserver,
 ): Promise<ImagesOutcome> {
-  const { value, provider, attempts } = await failover(plan, clientSignal, policy, async (attempt, scope) => {
-    const timer = setTimeout(() => scope.abort(new UpstreamError('timeout', `no image within ${timeoutMs} ms`)), timeoutMs);
-    try {
-      const generate = attempt.entry.provider.images;
-      if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
-      const result = await generate({ request: { ...request, model: attempt.model }, apiKey: attempt.apiKey, signal: scope.signal, limits: policy.limits });
-      if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
-      return result;
-    } finally {
-      clearTimeout(timer);
-      scope.release();
-    }
-  });
+  const { value, provider, attempts } = await failover(
+    plan,
+    clientSignal,
+    policy,
+    async (attempt, scope) => {
+      const timer = setTimeout(() => scope.abort(new UpstreamError('timeout', `no image within ${timeoutMs} ms`)), timeoutMs);
+      try {
+        const generate = attempt.entry.provider.images;
+        if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
+        const result = await generate({ request: { ...request, model: attempt.model }, apiKey: attempt.apiKey, signal: scope.signal, limits: policy.limits });
+        if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
+        return result;
+      } finally {
+        clearTimeout(timer);
+        scope.release();
+      }
+    },
+    observer,
+  );
   return { provider, result: value, attempts };
 }

@@ -1,7 +1,7 @@
 import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
 import { linkAbort } from './abort.js';
-import { asUpstreamError, failover, type AttemptRecord, type AttemptScope, type RoutingPolicy } from './failover.js';
+import { asUpstreamError, failover, type AttemptRecord, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
 import { ignoredParams, requiredFeatures } from './features.js';
 import type { Registry } from './registry.js';
 import { hasContent, normalizeChunk, normalizeCompletion } from './normalize.js';
@@ -42,11 +42,22 @@ export function planChat(registry: Registry, input: { provider: unknown; apiKey:
  * gets a real status when all fail. Each attempt must show content within `firstContentMs`; a
  * non-streamed request must be answered whole within `requestMs`, all attempts together.
  */
-export async function runChat(plan: Plan, request: ChatRequest, clientSignal: AbortSignal, policy: RoutingPolicy): Promise<ChatOutcome> {
+export async function runChat(
+  plan: Plan,
+  request: ChatRequest,
+  clientSignal: AbortSignal,
+  policy: RoutingPolicy,
+  observer?: OperationObserver,
+): Promise<ChatOutcome> {
   const stream = request.stream === true;
   const run = (signal: AbortSignal) =>
-    failover(plan, signal, policy, (attempt, scope) =>
-      tryAttempt(attempt, request, stream, scope, policy, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
+    failover(
+      plan,
+      signal,
+      policy,
+      (attempt, scope) =>
+        tryAttempt(attempt, request, stream, scope, policy, observer, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
+      observer,
     );
   const warn = (provider: string, translation: readonly string[]): string[] => {
     const entry = plan.attempts.find((attempt) => attempt.entry.provider.id === provider)?.entry;
@@ -83,6 +94,7 @@ async function tryAttempt(
   stream: boolean,
   scope: AttemptScope,
   policy: RoutingPolicy,
+  observer: OperationObserver | undefined,
   /** A failure after content was sent: not a failover any more, but the provider's health hears of it. */
   onLateFailure: (error: UpstreamError) => void,
 ): Promise<AttemptOutcome> {
@@ -96,15 +108,23 @@ async function tryAttempt(
     () => scope.abort(new UpstreamError('timeout', `no content within the first-content deadline of ${policy.firstContentMs} ms`)),
     policy.firstContentMs,
   );
-  const contentArrived = (): void => clearTimeout(firstContent);
+  const attemptStarted = performance.now();
+  let arrived = false;
+  const contentArrived = (): void => {
+    clearTimeout(firstContent);
+    if (arrived) return;
+    arrived = true;
+    observer?.firstContent?.(provider.id, performance.now() - attemptStarted);
+  };
   if (!stream) {
     try {
       const result = await provider.chat(call);
+      if (result.type === 'completion') contentArrived();
       const completion =
         result.type === 'completion' ? result.completion : await completionFromChunks(untilContent(result.chunks, contentArrived), policy.limits.maxBodyBytes);
       return { type: 'completion', completion: normalizeCompletion(completion, provider.id, attempt.model), translation: result.warnings ?? [] };
     } finally {
-      contentArrived();
+      clearTimeout(firstContent);
       scope.release();
     }
   }
@@ -124,14 +144,17 @@ async function tryAttempt(
         break;
       }
       head.push(normalize(next.value));
-      if (hasContent(next.value)) break;
+      if (hasContent(next.value)) {
+        contentArrived();
+        break;
+      }
       if (head.length > maxHeadChunks) throw new UpstreamError('bad_response', `the upstream sent ${maxHeadChunks} chunks without content`);
     }
   } catch (error) {
     await iterator?.return?.().catch(() => undefined);
     throw error;
   } finally {
-    contentArrived();
+    clearTimeout(firstContent);
   }
   const chunks = iterator;
   // The client signal stays linked to this attempt for the rest of the stream.

@@ -1,4 +1,4 @@
-import type { AttemptRecord } from '../core/failover.js';
+import type { AttemptRecord, OperationObserver } from '../core/failover.js';
 
 /** Per-request state shared by the app and a route: for headers and the log line. */
 export interface RequestContext {
@@ -15,6 +15,8 @@ export interface RequestContext {
   cut?: boolean;
   /** Request fields the answering provider ignored. */
   warnings?: string[];
+  /** Milliseconds from the start of the answering attempt to its first content. */
+  firstContentMs?: number;
 }
 
 /**
@@ -24,4 +26,13 @@ export interface RequestContext {
 export function overheadMs(context: RequestContext): string {
   const upstream = (context.attempts ?? []).reduce((sum, attempt) => sum + attempt.ms, 0);
   return Math.max(0, performance.now() - context.started - upstream).toFixed(3);
+}
+
+/** What the request's log line learns from the operation as it runs. */
+export function observerFor(context: RequestContext): OperationObserver {
+  return {
+    firstContent(_provider, ms) {
+      context.firstContentMs = Math.round(ms * 100) / 100;
+    },
+  };
 }

@@ -36,6 +36,7 @@ export function createLogger(enabled: boolean): Logger {
       if (context.attempts !== undefined) line.attempts = context.attempts;
       if (context.streamError !== undefined) line.stream_error = context.streamError;
       if (context.warnings !== undefined) line.warnings = context.warnings;
+      if (context.firstContentMs !== undefined) line.first_content_ms = context.firstContentMs;
       writeLine(line);
     },
     crash(context, error) {

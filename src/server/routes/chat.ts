@@ -8,7 +8,7 @@ import { readJsonObject } from '../body.js';
 import type { Admission } from '../admission.js';
 import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
 import { describeAttempts, unknownProvidersHeader, warningsHeader } from '../headers.js';
-import { overheadMs, type RequestContext } from '../context.js';
+import { observerFor, overheadMs, type RequestContext } from '../context.js';
 import { sendJsonText } from '../respond.js';
 import { serialize } from '../../core/normalize.js';
 import { SseWriter } from '../sse.js';
@@ -37,7 +37,7 @@ export function createChatRoute(options: ChatRouteOptions) {
     options.admission.admit(res, () => cutRequest(res, context, writer, client.abort));
     let outcome: ChatOutcome;
     try {
-      outcome = await runChat(plan, input.request, client.signal, options.policy);
+      outcome = await runChat(plan, input.request, client.signal, options.policy, observerFor(context));
     } catch (error) {
       client.detach();
       if (noteFailure(context, error)) return;
