@@ -287,6 +287,32 @@ function corsOrigins(raw: string | undefined, fromFile: string[] | undefined, fi
   return out;
 }
 
+/** One provider's settings, resolved from the config file and the environment (the only place both are read). */
+export interface ProviderSettings {
+  /** The config file's entry for it (ids are case-insensitive). */
+  readonly entry: ProviderOverride | undefined;
+  /** From the file, else `<ID>_BASE_URL`; undefined when neither sets it. */
+  readonly baseUrl: string | undefined;
+  /** Where `baseUrl` came from, for messages. */
+  readonly baseUrlVariable: string;
+  /** From the file, else `<ID>_API_KEY`, else the vendor's variables, in that order. */
+  readonly apiKey: string | undefined;
+  readonly keyVariables: readonly string[];
+}
+
+/**
+ * Resolves a provider's settings once: the file wins over `<ID>_BASE_URL` and `<ID>_API_KEY`,
+ * which win over the vendor's variables (`OPENAI_API_KEY`, `HF_TOKEN`, …). Frozen.
+ */
+export function providerSettings(config: Config, id: string, vendorKeyVariables: readonly string[] = []): ProviderSettings {
+  const entry = config.providers.find((candidate) => candidate.id.toLowerCase() === id.toLowerCase());
+  const baseUrlVariable = envName(id, 'BASE_URL');
+  const keyVariables = [...new Set([envName(id, 'API_KEY'), ...vendorKeyVariables])];
+  let apiKey = nonEmpty(entry?.apiKey);
+  for (const variable of keyVariables) apiKey ??= nonEmpty(config.env[variable]);
+  return Object.freeze({ entry, baseUrl: entry?.baseUrl ?? nonEmpty(config.env[baseUrlVariable]), baseUrlVariable, apiKey, keyVariables });
+}
+
 /** `<ID>_API_KEY` / `<ID>_BASE_URL` naming: id upper-cased, other characters as `_`. */
 export function envName(id: string, suffix: 'API_KEY' | 'BASE_URL'): string {
   return `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${suffix}`;

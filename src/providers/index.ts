@@ -1,4 +1,4 @@
-import { envName, ConfigError, type Config, type ConfigProblem, type ProviderOverride } from '../config.js';
+import { envName, ConfigError, providerSettings, type Config, type ConfigProblem, type ProviderOverride } from '../config.js';
 import { isAbsoluteHttpUrl, urlExpectation } from '../config-file.js';
 import type { ProviderApi } from '../config-file.js';
 import type { DeclaredProvider, Provider } from '../core/provider.js';
@@ -18,23 +18,15 @@ import { imageSpaces } from './gradio/spaces.js';
  * Order matters: it is the order of /v1/providers and of automatic routing within a tier.
  */
 export function buildRegistry(config: Config): Registry {
-  const overrides = new Map<string, ProviderOverride>();
-  for (const override of config.providers) overrides.set(override.id.toLowerCase(), override);
   const entries: RegistryEntry[] = [];
-  const used = new Set<string>();
-
-  for (const builtin of openAICompatibleCatalog) {
-    const override = overrides.get(builtin.id.toLowerCase());
-    if (override !== undefined) used.add(override.id.toLowerCase());
-    entries.push(openAICompatibleEntry(config, applyOverride(builtin, override), override));
-  }
+  const fileEntry = (id: string) => providerSettings(config, id).entry;
+  for (const builtin of openAICompatibleCatalog) entries.push(openAICompatibleEntry(config, applyOverride(builtin, fileEntry(builtin.id))));
   for (const [api, builtin] of nativeBuiltins) {
-    const override = overrides.get(builtin.id.toLowerCase());
-    entries.push(keyedEntry(config, applyOverride(builtin, override), override, (declaration) => families[api].create(declaration, config)));
+    entries.push(keyedEntry(config, applyOverride(builtin, fileEntry(builtin.id)), (declaration) => families[api].create(declaration, config)));
   }
-
-  entries.push(...huggingSpaceEntries(config, overrides.get('huggingspace')));
-  for (const entry of entries) used.add(entry.provider.id.toLowerCase());
+  entries.push(...huggingSpaceEntries(config));
+  // Config file entries that name no built-in provider add providers of their own.
+  const used = new Set(entries.map((entry) => entry.provider.id.toLowerCase()));
 
   const problems: ConfigProblem[] = [];
   const where = config.configPath ?? 'interference.config.json';
@@ -53,7 +45,7 @@ export function buildRegistry(config: Config): Registry {
       continue;
     }
     const family = families[override.api];
-    if (override.baseUrl === undefined && nonEmpty(config.env[envName(override.id, 'BASE_URL')]) === undefined) {
+    if (providerSettings(config, override.id).baseUrl === undefined) {
       problems.push({
         where,
         path: `providers[${index}].baseUrl`,
@@ -75,17 +67,15 @@ export function buildRegistry(config: Config): Registry {
     };
     used.add(key);
     entries.push(
-      override.api === 'openai'
-        ? openAICompatibleEntry(config, declaration, override)
-        : keyedEntry(config, declaration, override, (resolved) => family.create(resolved, config)),
+      override.api === 'openai' ? openAICompatibleEntry(config, declaration) : keyedEntry(config, declaration, (resolved) => family.create(resolved, config)),
     );
   }
 
   for (const entry of entries) {
-    const variable = envName(entry.provider.id, 'BASE_URL');
-    const value = nonEmpty(config.env[variable]);
-    if (value !== undefined && !isAbsoluteHttpUrl(value))
-      problems.push({ where: 'environment', path: variable, found: JSON.stringify(value), expected: urlExpectation });
+    const { entry: fileEntry, baseUrl, baseUrlVariable } = providerSettings(config, entry.provider.id);
+    // The file's URLs were checked by its schema; a `<ID>_BASE_URL` is checked here.
+    if (fileEntry?.baseUrl === undefined && baseUrl !== undefined && !isAbsoluteHttpUrl(baseUrl))
+      problems.push({ where: 'environment', path: baseUrlVariable, found: JSON.stringify(baseUrl), expected: urlExpectation });
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -132,12 +122,8 @@ function isLocalUrl(url: string): boolean {
 }
 
 /** The HuggingSpace group and each of its Spaces (selectable alone, not routed to automatically). */
-function huggingSpaceEntries(config: Config, override: ProviderOverride | undefined): RegistryEntry[] {
-  const env = config.env;
-  const baseUrl = override?.baseUrl ?? nonEmpty(env[envName('HuggingSpace', 'BASE_URL')]);
-  const keyVariables = [envName('HuggingSpace', 'API_KEY'), 'HF_TOKEN'];
-  let serverKey = nonEmpty(override?.apiKey);
-  for (const variable of keyVariables) serverKey ??= nonEmpty(env[variable]);
+function huggingSpaceEntries(config: Config): RegistryEntry[] {
+  const { baseUrl, apiKey: serverKey, keyVariables } = providerSettings(config, 'HuggingSpace', ['HF_TOKEN']);
   const options = { baseUrl, timeouts: config.timeouts };
   // Keyless and pointed at huggingface's hosts: prompts go to public Spaces.
   const publicHosts = serverKey === undefined && baseUrl === undefined ? { publicHosts: ['*.hf.space'] } : {};
@@ -190,17 +176,14 @@ function applyOverride<D extends DeclaredProvider>(declaration: D, override: Pro
 function keyedEntry<D extends DeclaredProvider>(
   config: Config,
   declaration: D,
-  override: ProviderOverride | undefined,
   build: (resolved: D, baseUrlConfigured: boolean) => Provider,
   publicExtraUrls: ReadonlyArray<string | undefined> = [],
 ): RegistryEntry {
-  const env = config.env;
-  const baseUrlVariable = envName(declaration.id, 'BASE_URL');
-  const baseUrl = override?.baseUrl ?? nonEmpty(env[baseUrlVariable]) ?? declaration.baseUrl;
-  const keyVariables = [...new Set([envName(declaration.id, 'API_KEY'), ...(declaration.apiKeyEnv ?? [])])];
-  let serverKey = nonEmpty(override?.apiKey);
-  for (const variable of keyVariables) serverKey ??= nonEmpty(env[variable]);
-  const baseUrlConfigured = override?.baseUrl !== undefined || nonEmpty(env[baseUrlVariable]) !== undefined;
+  const settings = providerSettings(config, declaration.id, declaration.apiKeyEnv);
+  const baseUrl = settings.baseUrl ?? declaration.baseUrl;
+  const serverKey = settings.apiKey;
+  const keyVariables = settings.keyVariables;
+  const baseUrlConfigured = settings.baseUrl !== undefined;
   const configuredByUser = serverKey !== undefined || baseUrlConfigured;
   // A keyless service the user did not point anywhere, off this machine: a public one.
   const isPublic = !declaration.needsAuth && !configuredByUser && !isLocalUrl(baseUrl);
@@ -214,14 +197,13 @@ function keyedEntry<D extends DeclaredProvider>(
   };
 }
 
-function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDeclaration, override: ProviderOverride | undefined): RegistryEntry {
+function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDeclaration): RegistryEntry {
   // A configured base URL moves images there too (a mirror or a test fake serves both).
   const imagesFor = (baseUrlConfigured: boolean) =>
     declaration.images === undefined || !baseUrlConfigured ? declaration.images : { api: declaration.images.api, models: declaration.images.models };
   return keyedEntry(
     config,
     declaration,
-    override,
     (resolved, baseUrlConfigured) => {
       const images = imagesFor(baseUrlConfigured);
       return createOpenAICompatible(
@@ -231,8 +213,4 @@ function openAICompatibleEntry(config: Config, declaration: OpenAICompatibleDecl
     },
     [declaration.images?.baseUrl],
   );
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
