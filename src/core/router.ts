@@ -15,11 +15,9 @@ export type ChatOutcome = (
       provider: string;
       /** Chunks already read (up to and including the first with content). */
       head: ChatChunk[];
-      /** The rest; `return()` cancels the upstream. */
+      /** The rest, normalised and with the usage policy applied; `return()` cancels the upstream. */
       rest: AsyncIterator<ChatChunk>;
       attempts: AttemptRecord[];
-      /** Normalizes later chunks the same way as `head`. */
-      normalize: (chunk: ChatChunk) => ChatChunk;
     }
 ) & {
   /** What the provider that answered did not honour (request fields it ignored): never silent. */
@@ -83,10 +81,9 @@ export async function runChat(
   }
 }
 
-type AttemptOutcome = (
-  | { type: 'completion'; completion: ChatCompletion }
-  | { type: 'stream'; head: ChatChunk[]; rest: AsyncIterator<ChatChunk>; normalize: (chunk: ChatChunk) => ChatChunk }
-) & { translation: readonly string[] };
+type AttemptOutcome = ({ type: 'completion'; completion: ChatCompletion } | { type: 'stream'; head: ChatChunk[]; rest: AsyncIterator<ChatChunk> }) & {
+  translation: readonly string[];
+};
 
 async function tryAttempt(
   attempt: Attempt,
@@ -129,6 +126,10 @@ async function tryAttempt(
     }
   }
   const normalize = (chunk: ChatChunk): ChatChunk => normalizeChunk(chunk, provider.id, attempt.model);
+  // The usage policy: upstreams are always asked for usage; the client sees the usage-only chunk
+  // only when it asked (`stream_options.include_usage`).
+  const includeUsage = request.stream_options?.include_usage === true;
+  const shown = (chunk: ChatChunk): boolean => includeUsage || chunk.choices.length > 0 || !chunk.usage;
   const head: ChatChunk[] = [];
   let iterator: AsyncIterator<ChatChunk> | undefined;
   let translation: readonly string[] = [];
@@ -161,7 +162,12 @@ async function tryAttempt(
   const rest: AsyncIterator<ChatChunk> = {
     next: async () => {
       try {
-        return await chunks.next();
+        for (;;) {
+          const next = await chunks.next();
+          if (next.done === true) return next;
+          const chunk = normalize(next.value);
+          if (shown(chunk)) return { done: false, value: chunk };
+        }
       } catch (caught) {
         const error = asUpstreamError(caught, attempt);
         if (!signal.aborted) onLateFailure(error);
@@ -173,7 +179,7 @@ async function tryAttempt(
       return (await chunks.return?.(value)) ?? { done: true, value: undefined };
     },
   };
-  return { type: 'stream', head, rest, normalize, translation };
+  return { type: 'stream', head: head.filter(shown), rest, translation };
 }
 
 /** Chunks held before the first content: a stream of empty chunks fails instead of growing `head`. */

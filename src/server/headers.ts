@@ -1,4 +1,5 @@
 import type { AttemptRecord } from '../core/failover.js';
+import { overheadMs, type RequestContext } from './context.js';
 
 /**
  * The ids that matched no provider, as a header value: each percent-encoded when it is not plain
@@ -21,4 +22,27 @@ export function describeAttempts(attempts: readonly AttemptRecord[]): string {
 export function warningsHeader(warnings: readonly string[]): string {
   const text = warnings.join('; ').replace(/[^\x20-\x7e]/g, '?');
   return text.length > 1024 ? `${text.slice(0, 1021)}...` : text;
+}
+
+/**
+ * The headers of a successful answer, and what the log line keeps of it: who answered, what each
+ * provider did, the gateway's own time and, when there are any, the warnings.
+ */
+export function answerHeaders(
+  context: RequestContext,
+  outcome: { provider: string; attempts: AttemptRecord[]; warnings?: readonly string[] },
+): Record<string, string> {
+  context.provider = outcome.provider;
+  context.attempts = outcome.attempts;
+  const headers: Record<string, string> = {
+    ...context.headers,
+    'x-interference-provider': outcome.provider,
+    'x-interference-attempts': describeAttempts(outcome.attempts),
+    'x-interference-overhead-ms': overheadMs(context),
+  };
+  if (outcome.warnings !== undefined && outcome.warnings.length > 0) {
+    context.warnings = [...outcome.warnings];
+    headers['x-interference-warnings'] = warningsHeader(outcome.warnings);
+  }
+  return headers;
 }

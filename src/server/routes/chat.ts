@@ -3,12 +3,11 @@ import { ApiError } from '../../core/errors.js';
 import type { Registry } from '../../core/registry.js';
 import type { RoutingPolicy } from '../../core/failover.js';
 import { planChat, runChat, type ChatOutcome } from '../../core/router.js';
-import type { ChatChunk } from '../../core/types.js';
 import { readJsonObject } from '../body.js';
 import type { Admission } from '../admission.js';
 import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
-import { describeAttempts, unknownProvidersHeader, warningsHeader } from '../headers.js';
-import { observerFor, overheadMs, type RequestContext } from '../context.js';
+import { answerHeaders, unknownProvidersHeader } from '../headers.js';
+import { observerFor, type RequestContext } from '../context.js';
 import { sendJsonText } from '../respond.js';
 import { serialize } from '../../core/normalize.js';
 import { SseWriter } from '../sse.js';
@@ -43,37 +42,21 @@ export function createChatRoute(options: ChatRouteOptions) {
       if (noteFailure(context, error)) return;
       throw error;
     }
-    context.provider = outcome.provider;
-    context.attempts = outcome.attempts;
-    const headers: Record<string, string> = {
-      ...context.headers,
-      'x-interference-provider': outcome.provider,
-      'x-interference-attempts': describeAttempts(outcome.attempts),
-      'x-interference-overhead-ms': overheadMs(context),
-    };
-    if (outcome.warnings.length > 0) {
-      context.warnings = outcome.warnings;
-      headers['x-interference-warnings'] = warningsHeader(outcome.warnings);
-    }
+    const headers = answerHeaders(context, outcome);
     if (outcome.type === 'completion') {
       client.detach();
       sendJsonText(res, 200, serialize(outcome.completion), headers);
       return;
     }
-    const includeUsage = input.request.stream_options?.include_usage === true;
     writer = new SseWriter(res, headers);
-    const keep = (chunk: ChatChunk): boolean => includeUsage || chunk.choices.length > 0 || !chunk.usage;
     try {
-      for (const chunk of outcome.head) if (keep(chunk)) await writer.send(chunk);
+      for (const chunk of outcome.head) await writer.send(chunk);
       if (writer.closed) return;
       for (;;) {
         const next = await outcome.rest.next();
         if (next.done === true) break;
-        const chunk = outcome.normalize(next.value);
-        if (keep(chunk)) {
-          const backpressure = writer.send(chunk);
-          if (backpressure !== undefined) await backpressure;
-        }
+        const backpressure = writer.send(next.value);
+        if (backpressure !== undefined) await backpressure;
         if (writer.closed) break;
       }
       writer.done();

@@ -3,13 +3,13 @@ import type { Registry } from '../../core/registry.js';
 import type { RoutingPolicy } from '../../core/failover.js';
 import { planImages, runImages, type ImagesOutcome } from '../../core/images.js';
 import { readJsonObject } from '../body.js';
-import { overheadMs, type RequestContext } from '../context.js';
+import type { RequestContext } from '../context.js';
 import type { ImageStore } from '../image-store.js';
 import { sendJson } from '../respond.js';
 import { validateImagesBody } from '../validate-images.js';
 import type { Admission } from '../admission.js';
 import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
-import { describeAttempts, unknownProvidersHeader } from '../headers.js';
+import { answerHeaders, unknownProvidersHeader } from '../headers.js';
 
 export interface ImagesRouteOptions {
   registry: Registry;
@@ -45,8 +45,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     } finally {
       client.detach();
     }
-    context.provider = outcome.provider;
-    context.attempts = outcome.attempts;
+    const headers = answerHeaders(context, outcome);
     const base = options.publicUrl ?? baseUrlOf(req);
     const data = await Promise.all(
       outcome.result.images.map(async (image) => {
@@ -59,17 +58,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
         return entry;
       }),
     );
-    sendJson(
-      res,
-      200,
-      { created: Math.floor(Date.now() / 1000), data, model: outcome.result.model, provider: outcome.provider },
-      {
-        ...context.headers,
-        'x-interference-provider': outcome.provider,
-        'x-interference-attempts': describeAttempts(outcome.attempts),
-        'x-interference-overhead-ms': overheadMs(context),
-      },
-    );
+    sendJson(res, 200, { created: Math.floor(Date.now() / 1000), data, model: outcome.result.model, provider: outcome.provider }, headers);
   };
 }
 
