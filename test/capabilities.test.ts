@@ -27,6 +27,17 @@ describe('capabilities and warnings', () => {
     await mistral.close();
   });
 
+  test('/v1/providers lists each provider\'s capabilities', async () => {
+    const providers = (await (await gateway.get('/v1/providers')).json()) as Array<{ id: string; capabilities: string[] }>;
+    const of = (id: string) => providers.find((provider) => provider.id === id)?.capabilities;
+    assert.deepEqual(of('Local'), ['stream']);
+    assert.deepEqual(of('Mistral'), ['stream', 'tools', 'vision', 'json']);
+    assert.deepEqual(of('Anthropic'), ['stream', 'tools', 'vision', 'json']);
+    assert.deepEqual(of('GeminiPro'), ['stream', 'tools', 'vision', 'json']);
+    assert.deepEqual(of('HuggingSpace'), ['images']);
+    assert.deepEqual(of('OpenaiAPI'), ['stream', 'tools', 'vision', 'json', 'images']);
+  });
+
   test('naming a provider that lacks a feature the request uses is a 400 that names both', async () => {
     const response = await gateway.post('/v1/chat/completions', { provider: 'Local', messages: userMessage, tools });
     assert.equal(response.status, 400);

@@ -1,3 +1,4 @@
+import { hasFeature } from '../../core/features.js';
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../../core/errors.js';
 import type { HealthBook } from '../../core/health.js';
@@ -66,6 +67,11 @@ function providerSummary(registry: Registry, health: HealthBook, entry: Registry
     supports_stream: provider.supportsStream,
     image: provider.imageModels.length > 0,
     vision: provider.visionModels.length > 0,
+    // What a chat request may ask of it: requests needing a feature it lacks skip it (or get a 400 when it is named alone).
+    capabilities: [
+      ...(['stream', 'tools', 'vision', 'json'] as const).filter((feature) => provider.chat !== undefined && hasFeature(provider, feature)),
+      ...(provider.images === undefined ? [] : ['images']),
+    ],
     auto_route: entry.autoRoute,
     // From recent real traffic: `working` is false while the breaker is open or most calls fail.
     working: readiness.configured && state.working,
