@@ -13,7 +13,6 @@
  * bodies) keep every attack short.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -29,8 +28,10 @@ import {
 } from './fakes/evil-upstream.js';
 import { TINY_PNG } from './fakes/gradio-fake.js';
 import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
-import { assertErrorBody, eventually, isRecord, parseSse, streamText, type ErrorBody } from './support/fault-matrix.js';
+import { assertErrorBody, isRecord, rawExchange, type ErrorBody } from './support/http.js';
 import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type Watched } from './support/server-process.js';
+import { parseSse, streamText } from './support/sse.js';
+import { eventually } from './support/wait.js';
 
 /** Bounds every attack must respect. */
 const MAX_RSS_MB = 300;
@@ -565,61 +566,6 @@ describe('e. breaker probe answered with choices: [null]', () => {
 
 // ---- Hostile clients ----------------------------------------------------------------------------
 
-interface RawResult {
-  /** Everything the server sent. */
-  text: string;
-  /** ms from the first byte sent to the server closing the connection; null if it never did (within `waitMs`). */
-  closedMs: number | null;
-}
-
-interface RawClient {
-  result: Promise<RawResult>;
-  /** Resolves once the server has sent anything. */
-  answered: Promise<void>;
-}
-
-/**
- * A raw TCP client: writes `head`, then (optionally) one character of `drip` every `dripMs`,
- * and records what comes back until the server closes the connection or `waitMs` passes.
- */
-function rawClient(port: number, head: string, options: { drip?: string; dripMs?: number; waitMs?: number } = {}): RawClient {
-  const socket = net.connect(port, '127.0.0.1');
-  let text = '';
-  let onAnswer: () => void = () => undefined;
-  const answered = new Promise<void>((resolve) => (onAnswer = resolve));
-  const result = new Promise<RawResult>((resolve) => {
-    let started = 0;
-    let dripper: NodeJS.Timeout | undefined;
-    const giveUp = setTimeout(() => finish(null), options.waitMs ?? 6000);
-    const finish = (closedMs: number | null): void => {
-      clearTimeout(giveUp);
-      clearInterval(dripper);
-      socket.destroy();
-      resolve({ text, closedMs });
-    };
-    socket.setEncoding('latin1');
-    socket.on('data', (data: string) => {
-      text += data;
-      onAnswer();
-    });
-    socket.on('error', () => undefined); // EPIPE/ECONNRESET after the server hung up: the close says it all
-    socket.once('close', () => finish(performance.now() - started));
-    socket.once('connect', () => {
-      started = performance.now();
-      socket.write(head);
-      const drip = options.drip;
-      if (drip === undefined) return;
-      let at = 0;
-      dripper = setInterval(() => {
-        if (!socket.writable) return;
-        socket.write(drip[at % drip.length] as string);
-        at += 1;
-      }, options.dripMs ?? 300);
-    });
-  });
-  return { result, answered };
-}
-
 const statusOf = (raw: string): number | undefined => {
   const match = /^HTTP\/1\.1 (\d{3})/.exec(raw);
   return match === null ? undefined : Number(match[1]);
@@ -657,10 +603,8 @@ describe('j. hostile clients', () => {
   const slowBodyHead = 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"messages';
 
   test('1. slow headers (one byte per 300 ms): 408 and closed within ~1–3 s', async () => {
-    const w = await watched(
-      gw,
-      'slow headers',
-      () => rawClient(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { drip: `X-Slow: ${'a'.repeat(64)}`, dripMs: 300 }).result,
+    const w = await watched(gw, 'slow headers', () =>
+      rawExchange(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n', { drip: `X-Slow: ${'a'.repeat(64)}`, dripMs: 300 }),
     );
     const { text, closedMs } = w.value;
     assert.equal(statusOf(text), 408, `the server answered: ${JSON.stringify(text.slice(0, 200))}`);
@@ -668,7 +612,7 @@ describe('j. hostile clients', () => {
   });
 
   test('2. slow body (10 of 1000 bytes, then nothing): 408 and closed within ~1–3 s', async () => {
-    const w = await watched(gw, 'slow body', () => rawClient(gw.port, slowBodyHead).result);
+    const w = await watched(gw, 'slow body', () => rawExchange(gw.port, slowBodyHead));
     const { text, closedMs } = w.value;
     assert.equal(statusOf(text), 408, `the server answered: ${JSON.stringify(text.slice(0, 200))}`);
     assert.ok(closedMs !== null && closedMs < 3500, `closed after ${closedMs === null ? 'never' : `${Math.round(closedMs)} ms`}`);
@@ -676,11 +620,11 @@ describe('j. hostile clients', () => {
 
   test('3. three stalled uploads (MAX_CONCURRENT = 3) do not hold the slots: a real request still gets 200', async () => {
     const w = await watched(gw, 'stalled uploads', async (signal) => {
-      const stalled = [0, 1, 2].map(() => rawClient(gw.port, slowBodyHead));
+      const stalled = [0, 1, 2].map(() => rawExchange(gw.port, slowBodyHead));
       await sleep(200); // their headers are in; their bodies never will be
       const response = await gw.post('/v1/chat/completions', localBody, { signal: bounded(signal, 20_000) });
       const { text } = await readCapped(response);
-      const results = await Promise.all(stalled.map((client) => client.result));
+      const results = await Promise.all(stalled);
       return { status: response.status, text, results };
     });
     const { status, text, results } = w.value;

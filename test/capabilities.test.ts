@@ -27,7 +27,7 @@ describe('capabilities and warnings', () => {
     await mistral.close();
   });
 
-  test('/v1/providers lists each provider\'s capabilities', async () => {
+  test("/v1/providers lists each provider's capabilities", async () => {
     const providers = (await (await gateway.get('/v1/providers')).json()) as Array<{ id: string; capabilities: string[] }>;
     const of = (id: string) => providers.find((provider) => provider.id === id)?.capabilities;
     assert.deepEqual(of('Local'), ['stream']);

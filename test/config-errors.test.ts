@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { repoRoot, storiesModel } from './support/gateway.js';
+import { listenOnLoopback } from './support/loopback.js';
 
 interface Run {
   code: number;
@@ -204,10 +206,8 @@ describe('strict configuration at start', () => {
   });
 
   test('a busy port is one line with the fix, exit code 1', async () => {
-    const { createServer } = await import('node:net');
     const blocker = createServer();
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
-    const port = (blocker.address() as { port: number }).port;
+    const port = await listenOnLoopback(blocker);
     try {
       const run = await cli(['--port', String(port)]);
       assert.equal(run.code, 1);

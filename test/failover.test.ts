@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { closedPortUrl, startOpenAICompatibleFake, type Behaviour, type Fake } from './fakes/openai-compatible-fake.js';
-import { readSse, startGateway, userMessage, type Gateway } from './support/gateway.js';
-
-interface ErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
-}
+import { startGateway, userMessage, type Gateway } from './support/gateway.js';
+import type { ErrorBody } from './support/http.js';
+import { readSse, streamText } from './support/sse.js';
 
 /** Failover before the first content, errors after it, and the final error when all fail. */
 describe('failover', () => {
@@ -60,8 +58,7 @@ describe('failover', () => {
         if (stream) {
           const sse = await readSse(response);
           assert.equal(sse.done, true);
-          const text = sse.events.map((event) => (event as { choices: Array<{ delta: { content?: string } }> }).choices[0]?.delta.content ?? '').join('');
-          assert.equal(text, 'good answer here');
+          assert.equal(streamText(sse.events), 'good answer here');
           assert.ok(!sse.raw.includes('flaky'));
         } else {
           const body = (await response.json()) as { choices: Array<{ message: { content: string } }> };

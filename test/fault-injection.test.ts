@@ -27,22 +27,10 @@ import {
 } from './fakes/image-fakes.js';
 import { closedPortUrl, startOpenAICompatibleFake, type Behaviour, type Fake, type Flavor } from './fakes/openai-compatible-fake.js';
 import { startGateway, userMessage, type Gateway } from './support/gateway.js';
-import {
-  Canaries,
-  assertErrorBody,
-  eventually,
-  exchange,
-  isErrorEvent,
-  isRecord,
-  parseSse,
-  startEchoUpstream,
-  streamText,
-  tapStderr,
-  type EchoUpstream,
-  type ErrorBody,
-  type Exchange,
-  type StderrTap,
-} from './support/fault-matrix.js';
+import { Canaries, exchange, isErrorEvent, startEchoUpstream, tapStderr, type EchoUpstream, type Exchange, type StderrTap } from './support/fault-matrix.js';
+import { assertErrorBody, isRecord, type ErrorBody } from './support/http.js';
+import { parseSse, streamText } from './support/sse.js';
+import { eventually } from './support/wait.js';
 
 const canaries = new Canaries();
 let tap: StderrTap;
@@ -186,12 +174,7 @@ const json = (ex: Exchange): unknown => JSON.parse(ex.text) as unknown;
  * case after 5 s instead of hanging the suite (every timeout under test fires within ~1 s).
  */
 function post(gateway: Gateway, route: string, body: unknown): Promise<Response> {
-  return fetch(`${gateway.url}${route}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
+  return gateway.post(route, body, { signal: AbortSignal.timeout(5000) });
 }
 
 function assertServedByBackup(ex: Exchange, stream: boolean, kind: Kind): void {

@@ -17,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { closedPortUrl } from './fakes/openai-compatible-fake.js';
 import { repoRoot, storiesModel } from './support/gateway.js';
+import { postJson } from './support/http.js';
 
 const run = promisify(execFile);
 
@@ -117,12 +118,7 @@ describe('first run: a production install, no configuration, no network, no cach
     const server = await startBuilt(dir, { HOME: home, HF_ENDPOINT: closedEndpoint, INTERFERENCE_PUBLIC_PROVIDERS: 'off' });
     try {
       assert.match(server.banner, /public, no key: +off \(INTERFERENCE_PUBLIC_PROVIDERS=off\): PollinationsAI, HuggingSpace refused/);
-      const ask = () =>
-        fetch(`${server.url}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ messages: [{ role: 'user', content: 'Hello' }] }),
-        });
+      const ask = () => postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Hello' }] });
       const first = await ask();
       const firstBody = (await first.json()) as { error: { message: string; code: string } };
       assert.equal(first.status, 503, JSON.stringify(firstBody));
@@ -134,11 +130,7 @@ describe('first run: a production install, no configuration, no network, no cach
       for (const cannot of ['PollinationsAI', 'Ollama', 'LlamaCpp'])
         assert.ok(!secondBody.error.message.includes(cannot), `suggests ${cannot}: ${secondBody.error.message}`);
       // A named public service is refused with the reason, before any prompt leaves.
-      const named = await fetch(`${server.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ provider: 'PollinationsAI', messages: [{ role: 'user', content: 'Hello' }] }),
-      });
+      const named = await postJson(`${server.url}/v1/chat/completions`, { provider: 'PollinationsAI', messages: [{ role: 'user', content: 'Hello' }] });
       assert.equal(named.status, 503);
       assert.match(((await named.json()) as { error: { message: string } }).error.message, /public providers are turned off/);
     } finally {
@@ -150,11 +142,7 @@ describe('first run: a production install, no configuration, no network, no cach
     const server = await startBuilt(dir, { HOME: home, INTERFERENCE_LOCAL_MODEL: storiesModel, INTERFERENCE_LOCAL_CONTEXT: '256' });
     try {
       assert.match(server.banner, new RegExp(`embedded model: +Local, ${storiesModel.replace(/[.]/g, '\\.')} \\(1\\.\\d MB\\)`));
-      const response = await fetch(`${server.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8 }),
-      });
+      const response = await postJson(`${server.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 8 });
       assert.equal(response.status, 200);
       assert.equal(response.headers.get('x-interference-provider'), 'Local');
     } finally {

@@ -18,7 +18,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -46,6 +45,8 @@ import {
   type RawRequest,
 } from './support/arbitraries.js';
 import { startGateway, type Gateway } from './support/gateway.js';
+import { rawExchange, type RawResult } from './support/http.js';
+import { sseData } from './support/sse.js';
 
 const SEED = process.env.FUZZ_SEED === undefined || process.env.FUZZ_SEED === '' ? 20_240_611 : Number(process.env.FUZZ_SEED);
 const SCALE = Number(process.env.FUZZ_SCALE ?? '1') || 1;
@@ -157,17 +158,17 @@ function check(request: FuzzRequest, reply: Reply): string[] {
   if (status >= 200 && status < 300 && request.method !== 'HEAD') {
     if (contentType.startsWith('text/event-stream')) {
       if (!text.endsWith('data: [DONE]\n\n')) problems.push(`event stream does not end with "data: [DONE]": …${clip(JSON.stringify(text.slice(-300)))}`);
-      for (const block of text.split('\n\n')) {
-        if (!block.startsWith('data: ') || block === 'data: [DONE]') continue;
+      for (const data of sseData(text)) {
+        if (data === '[DONE]') continue;
         let event: unknown;
         try {
-          event = JSON.parse(block.slice(6));
+          event = JSON.parse(data);
         } catch {
-          problems.push(`event stream has a data line that is not JSON: ${clip(JSON.stringify(block))}`);
+          problems.push(`event stream has a data line that is not JSON: ${clip(JSON.stringify(`data: ${data}`))}`);
           continue;
         }
         if (typeof event === 'object' && event !== null && 'error' in event) {
-          const shape = errorShapeProblem(block.slice(6));
+          const shape = errorShapeProblem(data);
           if (shape !== undefined) problems.push(`stream error event: ${shape}`);
         }
       }
@@ -213,42 +214,8 @@ async function send(pool: Pool, request: FuzzRequest): Promise<Reply> {
 // ---------------------------------------------------------------------------------------------
 // Raw sockets
 
-interface RawReply {
-  data: Buffer;
-  error: string | undefined;
-}
-
-/** Writes the bytes, reads until the server closes (or `waitMs` passes, or 300 ms after its last bytes), then hangs up. */
-function rawExchange(port: number, bytes: Uint8Array, waitMs: number): Promise<RawReply> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const parts: Buffer[] = [];
-    let error: string | undefined;
-    let settled = false;
-    const finish = (): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ data: Buffer.concat(parts), error });
-    };
-    let timer = setTimeout(finish, waitMs);
-    socket.on('data', (data: Buffer) => {
-      parts.push(data);
-      // An answer came: a keep-alive server may keep the socket open, so stop once it goes quiet.
-      clearTimeout(timer);
-      timer = setTimeout(finish, 300);
-    });
-    socket.on('error', (caught: Error) => {
-      error = caught.message;
-    });
-    socket.on('close', finish);
-    socket.write(bytes);
-  });
-}
-
 /** Checks each HTTP response in raw bytes: no 5xx but 502–504, error bodies OpenAI-shaped. */
-function checkRaw(raw: RawRequest, reply: RawReply): string[] {
+function checkRaw(raw: RawRequest, reply: RawResult): string[] {
   const problems: string[] = [];
   let rest = reply.data;
   for (let responses = 0; rest.length > 0 && responses < 10; responses++) {
@@ -507,7 +474,8 @@ describe('fuzz: hostile requests to every route', { timeout: 600_000 }, () => {
         batch.map(async (raw) => {
           stats.sent += 1;
           bump(stats.byFamily, raw.family);
-          failures.push(...checkRaw(raw, await rawExchange(port, raw.bytes, 1500)));
+          // Up to 1.5 s for an answer; a keep-alive server may keep the socket open after it: stop once it is quiet for 300 ms.
+          failures.push(...checkRaw(raw, await rawExchange(port, raw.bytes, { waitMs: 1500, quietMs: 300 })));
         }),
       );
       await new Promise((resolve) => setTimeout(resolve, 20)); // let the server log what the hang-ups did

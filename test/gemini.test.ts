@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { completionFromChunks } from '../src/core/aggregate.js';
 import { UpstreamError } from '../src/core/errors.js';
@@ -13,7 +13,7 @@ import { StrayJson } from '../src/providers/gemini/stream.js';
 import { toGeminiSchema } from '../src/providers/gemini/schema.js';
 import { startGeminiFake, type GeminiBehaviour, type GeminiFake } from './fakes/gemini-fake.js';
 import { recordedFunctionCallStream, recordedTextStream, recordedThoughtStream } from './fakes/fixtures/gemini.js';
-import { listenOnLoopback } from './fakes/loopback.js';
+import { serveOnLoopback, type LoopbackServer } from './support/loopback.js';
 import { assertOpenAIShape } from './support/openai-schema.js';
 
 /**
@@ -30,24 +30,26 @@ const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR
 
 let fake: GeminiFake;
 let provider: GeminiProvider;
-let images: Server;
+let images: LoopbackServer;
 let imagesUrl: string;
 const imageRequests: Array<Record<string, string | string[] | undefined>> = [];
 
 before(async () => {
   fake = await startGeminiFake({ apiKey });
   provider = createGeminiProvider({ ...geminiDeclaration, baseUrl: fake.url }, { timeouts });
-  images = createServer((req, res) => {
-    imageRequests.push(req.headers);
-    if (req.url === '/cat.png') {
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(png.length) });
-      res.end(png);
-    } else {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found');
-    }
-  });
-  imagesUrl = `http://127.0.0.1:${await listenOnLoopback(images)}`;
+  images = await serveOnLoopback(
+    createServer((req, res) => {
+      imageRequests.push(req.headers);
+      if (req.url === '/cat.png') {
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(png.length) });
+        res.end(png);
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found');
+      }
+    }),
+  );
+  imagesUrl = images.origin;
 });
 
 after(async () => {
@@ -55,7 +57,7 @@ after(async () => {
   assert.equal(fake.keysInUrl, 0);
   for (const request of fake.requests) assert.doesNotMatch(request.path, /key=/);
   await fake.close();
-  await new Promise<void>((resolve) => images.close(() => resolve()));
+  await images.close();
 });
 
 function chat(

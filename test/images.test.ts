@@ -12,6 +12,7 @@ import {
   type PollinationsFake,
 } from './fakes/image-fakes.js';
 import { startGateway, type Gateway } from './support/gateway.js';
+import type { ErrorBody } from './support/http.js';
 import { assertOpenAIShape } from './support/openai-schema.js';
 
 interface ImagesBody {
@@ -19,9 +20,6 @@ interface ImagesBody {
   data: Array<{ url?: string; b64_json?: string; revised_prompt?: string; seed?: number }>;
   model: string;
   provider: string;
-}
-interface ErrorBody {
-  error: { message: string; type: string; param: string | null; code: string | null };
 }
 
 const schnell = 'black-forest-labs/FLUX.1-schnell';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
-import { readSse, startGateway, userMessage, type Gateway } from './support/gateway.js';
+import { startGateway, userMessage, type Gateway } from './support/gateway.js';
+import { readSse } from './support/sse.js';
 
 const serverKeyA = 'sk-canary-server-A-7f3a9';
 const requestKeyA = 'sk-canary-request-A-19c2e';
@@ -50,11 +51,11 @@ describe('api keys', () => {
     const response = await gateway.post(
       '/v1/chat/completions',
       { provider: 'ProvB ProvA', messages: userMessage },
-      { authorization: `Bearer ${clientBearer}` },
+      { headers: { authorization: `Bearer ${clientBearer}` } },
     );
     assert.equal(response.status, 200);
     b.setBehaviour({ kind: 'status', status: 500 });
-    await gateway.post('/v1/chat/completions', { provider: 'ProvB ProvA', messages: userMessage }, { authorization: `Bearer ${clientBearer}` });
+    await gateway.post('/v1/chat/completions', { provider: 'ProvB ProvA', messages: userMessage }, { headers: { authorization: `Bearer ${clientBearer}` } });
     b.setBehaviour({ kind: 'ok' });
     assert.deepEqual(authOf(a, fromA), [`Bearer ${serverKeyA}`]);
     assert.deepEqual(authOf(b, fromB), ['', '']);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalProvider } from '../src/providers/local/local-provider.js';
-import { readSse, startGateway, type Gateway } from './support/gateway.js';
+import { startGateway, type Gateway } from './support/gateway.js';
+import { readSse } from './support/sse.js';
 
 const story = [{ role: 'user', content: 'Once upon a time' }];
 
@@ -50,12 +51,11 @@ describe('embedded model end to end', () => {
 
   test('a client that disconnects mid-stream stops generation at once and frees the sequence', async () => {
     const controller = new AbortController();
-    const response = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ provider: 'Local', messages: story, max_tokens: 480, stream: true }),
-      signal: controller.signal,
-    });
+    const response = await gateway.post(
+      '/v1/chat/completions',
+      { provider: 'Local', messages: story, max_tokens: 480, stream: true },
+      { signal: controller.signal },
+    );
     const reader = response.body?.getReader();
     assert.ok(reader);
     await reader.read();

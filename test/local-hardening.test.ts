@@ -1,29 +1,11 @@
 import assert from 'node:assert/strict';
-import os from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describe, test } from 'node:test';
 import { UpstreamError } from '../src/core/errors.js';
-import { defaultLimits } from '../src/core/http.js';
-import type { ChatResult } from '../src/core/provider.js';
-import type { ChatChunk, ChatRequest } from '../src/core/types.js';
-import { createLocalProvider, type LocalProvider } from '../src/providers/local/local-provider.js';
 import { MAX_CHARS_PER_TOKEN } from '../src/providers/local/prompt.js';
 import { publicText, publicUrl } from '../src/server/routes/catalog.js';
 import { startGateway, storiesModel } from './support/gateway.js';
-
-function open(parallel: number): LocalProvider {
-  return createLocalProvider({ model: storiesModel, cacheDir: os.tmpdir(), threads: 1, contextSize: 512, parallel });
-}
-
-function ask(provider: LocalProvider, fields: Partial<ChatRequest> = {}, signal = new AbortController().signal): Promise<ChatResult> {
-  const request: ChatRequest = { model: 'local', messages: [{ role: 'user', content: 'Once upon a time' }], temperature: 0, ...fields };
-  return provider.chat({ request, apiKey: undefined, signal, limits: defaultLimits });
-}
-
-function chunksOf(result: ChatResult): AsyncIterable<ChatChunk> {
-  if (result.type !== 'stream') assert.fail('the local provider always streams');
-  return result.chunks;
-}
+import { ask, openLocal, streamOf } from './support/local.js';
 
 const isKind = (kind: string) => (error: unknown) => error instanceof UpstreamError && error.kind === kind;
 const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -31,10 +13,10 @@ const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
 
 describe('Local provider hardening', () => {
   test('a 6.8 MB prompt is refused by its length, without tokenizing on the event loop', async (t) => {
-    const provider = open(1);
+    const provider = openLocal(storiesModel, { parallel: 1 });
     t.after(() => provider.close());
     await (async () => {
-      for await (const _ of chunksOf(await ask(provider, { max_tokens: 2 }))); // loaded and warm
+      for await (const _ of streamOf(await ask(provider, { max_tokens: 2 }))); // loaded and warm
     })();
     const huge = 'Once upon a time there was a little girl. '.repeat(162_000); // ~6.8 MB
     assert.ok(huge.length > 6_500_000);
@@ -80,7 +62,7 @@ describe('Local provider hardening', () => {
   });
 
   test('close() rejects queued requests with "shutting down", stops running generations, and is idempotent', async () => {
-    const provider = open(1);
+    const provider = openLocal(storiesModel, { parallel: 1 });
     const busy = await ask(provider, { max_tokens: 480 });
     const queued = ask(provider, { max_tokens: 5 });
     const queuedOutcome = queued.then(
@@ -102,7 +84,7 @@ describe('Local provider hardening', () => {
     // The running generation ends (its stream throws) instead of running on or hanging.
     let completion = 0;
     const streamEnd = (async () => {
-      for await (const chunk of chunksOf(busy)) if (chunk.choices[0]?.delta.content) completion++;
+      for await (const chunk of streamOf(busy)) if (chunk.choices[0]?.delta.content) completion++;
       return 'ended';
     })().catch((e: unknown) => e);
     const ending = await within(streamEnd, 5000, 'the running stream');
@@ -115,7 +97,7 @@ describe('Local provider hardening', () => {
   });
 
   test('close() while the model is still loading: the waiting request is refused, close resolves', async () => {
-    const provider = open(1);
+    const provider = openLocal(storiesModel, { parallel: 1 });
     const pending = ask(provider).then(
       () => 'resolved',
       (error: unknown) => error,

@@ -2,29 +2,23 @@ import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { LlamaModel } from 'node-llama-cpp';
 import { UpstreamError } from '../src/core/errors.js';
-import { defaultLimits } from '../src/core/http.js';
 import type { ChatResult } from '../src/core/provider.js';
 import type { ChatChunk, ChatRequest } from '../src/core/types.js';
-import { createLocalProvider, type LocalProvider } from '../src/providers/local/local-provider.js';
+import type { LocalProvider } from '../src/providers/local/local-provider.js';
 import { createProgressPrinter, modelIdFromSource, resolveModelSource } from '../src/providers/local/model-source.js';
 import { flattenMessages, planPrompt, sampling, toChatHistory } from '../src/providers/local/prompt.js';
 import { SequencePool } from '../src/providers/local/sequence-pool.js';
 import { llamaCpp } from '../src/providers/local/llama-module.js';
+import { storiesModel } from './support/gateway.js';
+import { ask, openLocal, streamOf } from './support/local.js';
+import { serveOnLoopback } from './support/loopback.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MODEL = path.resolve(repoRoot, '../shared/models/stories260K.gguf');
 const LILY = ', there was a little girl named Lily';
-
-function open(model: string, extra: { cacheDir?: string; hfEndpoint?: string; parallel?: number; log?: (m: string) => void } = {}): LocalProvider {
-  return createLocalProvider({ model, cacheDir: extra.cacheDir ?? os.tmpdir(), threads: 1, contextSize: 512, parallel: extra.parallel ?? 2, ...extra });
-}
 
 /**
  * A copy of the model in `dir` with a ChatML `tokenizer.chat_template` added to its GGUF metadata.
@@ -32,7 +26,7 @@ function open(model: string, extra: { cacheDir?: string; hfEndpoint?: string; pa
  * of 32 bytes, so the tensor data stays aligned and no other byte needs to move.
  */
 function withChatTemplate(dir: string): string {
-  const model = readFileSync(MODEL);
+  const model = readFileSync(storiesModel);
   const str = (text: string): Buffer => Buffer.concat([Buffer.from(new BigUint64Array([BigInt(Buffer.byteLength(text))]).buffer), Buffer.from(text)]);
   const template =
     '{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}{#';
@@ -43,16 +37,6 @@ function withChatTemplate(dir: string): string {
   const file = path.join(dir, 'stories-chat.gguf');
   writeFileSync(file, Buffer.concat([header, kv, model.subarray(24)]));
   return file;
-}
-
-function ask(provider: LocalProvider, fields: Partial<ChatRequest> = {}, signal = new AbortController().signal): Promise<ChatResult> {
-  const request: ChatRequest = { model: 'whatever-the-client-says', messages: [{ role: 'user', content: 'Once upon a time' }], temperature: 0, ...fields };
-  return provider.chat({ request, apiKey: undefined, signal, limits: defaultLimits });
-}
-
-function streamOf(result: ChatResult): AsyncIterable<ChatChunk> {
-  if (result.type !== 'stream') assert.fail('the local provider always streams');
-  return result.chunks;
 }
 
 async function collect(result: ChatResult): Promise<ChatChunk[]> {
@@ -68,7 +52,7 @@ const usageOf = (chunks: ChatChunk[]) => chunks.at(-1)?.usage;
 describe('Local provider on stories260K', () => {
   let provider: LocalProvider;
   before(() => {
-    provider = open(MODEL);
+    provider = openLocal(storiesModel);
   });
   after(() => provider.close());
 
@@ -198,7 +182,7 @@ describe('Local provider on stories260K', () => {
 describe('Local provider: loading, queueing, context bounds, chat templates', () => {
   test('concurrent first calls load once; with parallel=1 requests queue and a queued abort leaves', async (t) => {
     const logs: string[] = [];
-    const provider = open(MODEL, { parallel: 1, log: (m) => logs.push(m) });
+    const provider = openLocal(storiesModel, { parallel: 1, log: (m) => logs.push(m) });
     t.after(() => provider.close());
     const outputs = await Promise.all([1, 2, 3].map(async () => collect(await ask(provider, { max_tokens: 40 }))));
     assert.equal(logs.filter((m) => m.includes('loaded')).length, 1);
@@ -215,7 +199,7 @@ describe('Local provider: loading, queueing, context bounds, chat templates', ()
   });
 
   test('output is bounded by the context; a prompt that does not fit is a bad request', async (t) => {
-    const provider = open(MODEL);
+    const provider = openLocal(storiesModel);
     t.after(() => provider.close());
     const usage = usageOf(await collect(await ask(provider, { max_tokens: 100_000 })));
     assert.ok(usage && usage.total_tokens <= 512 && usage.completion_tokens > 256, JSON.stringify(usage));
@@ -229,7 +213,7 @@ describe('Local provider: loading, queueing, context bounds, chat templates', ()
   test('a GGUF with a chat template goes through LlamaChat with the rendered history', async (t) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'interference-chat-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const provider = open(withChatTemplate(dir));
+    const provider = openLocal(withChatTemplate(dir));
     t.after(() => provider.close());
     const messages: ChatRequest['messages'] = [
       { role: 'system', content: 'You tell stories.' },
@@ -340,7 +324,7 @@ describe('model sources and prompts', () => {
 describe('failures and downloads', () => {
   test('a missing model path: availability ok:false and chat rejects with UpstreamError', async (t) => {
     const missing = path.join(os.tmpdir(), 'no-such-model.gguf');
-    const provider = open(missing);
+    const provider = openLocal(missing);
     t.after(() => provider.close());
     const availability = provider.availability?.();
     assert.equal(availability?.ok, false);
@@ -350,7 +334,7 @@ describe('failures and downloads', () => {
   });
 
   test('hf: URI downloads from a loopback Hugging Face endpoint once, then resolves offline', async (t) => {
-    const data = readFileSync(MODEL);
+    const data = readFileSync(storiesModel);
     const requests: string[] = [];
     const server = http.createServer((req, res) => {
       requests.push(`${req.method} ${req.url}`);
@@ -371,12 +355,12 @@ describe('failures and downloads', () => {
       res.on('error', () => undefined);
       res.end(req.method === 'HEAD' ? undefined : data.subarray(start, end + 1));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const served = await serveOnLoopback(server);
+    t.after(() => served.close());
     server.unref();
     const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'interference-local-'));
     t.after(() => rmSync(cacheDir, { recursive: true, force: true }));
-    const hfEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const hfEndpoint = `${served.origin}/`;
     const uri = 'hf:ggml-org/models/tinyllamas/stories260K.gguf';
 
     const progress = {
@@ -398,7 +382,7 @@ describe('failures and downloads', () => {
     assert.match(progress.out, /100% 1\.1\/1\.1 MB\n$/);
 
     const seen = requests.length;
-    const provider = open(uri, { cacheDir, hfEndpoint });
+    const provider = openLocal(uri, { cacheDir, hfEndpoint });
     t.after(() => provider.close());
     assert.deepEqual(provider.models, ['stories260K']);
     assert.deepEqual(provider.availability?.(), { ok: true });

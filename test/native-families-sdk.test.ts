@@ -7,8 +7,8 @@ import { promisify } from 'node:util';
 import { startAnthropicFake, type AnthropicBehaviour, type AnthropicFake, type AnthropicFakeRequest } from './fakes/anthropic-fake.js';
 import { startGeminiFake, type GeminiBehaviour, type GeminiFake, type GeminiFakeRequest } from './fakes/gemini-fake.js';
 import { TINY_PNG } from './fakes/gradio-fake.js';
-import { listenOnLoopback } from './fakes/loopback.js';
 import { repoRoot, startGateway, type Gateway } from './support/gateway.js';
+import { serveOnLoopback, type LoopbackServer } from './support/loopback.js';
 import { validateAgainstOpenAI } from './support/openai-schema.js';
 
 /**
@@ -238,7 +238,7 @@ function assertExchanges(provider: string, result: FamilyResult, firstArguments:
 describe('the official openai SDK (Node 22) through the native Anthropic and Gemini families', () => {
   let anthropic: AnthropicFake;
   let gemini: GeminiFake;
-  let images: http.Server;
+  let images: LoopbackServer | undefined;
   const imageRequests: http.IncomingHttpHeaders[] = [];
   let gateway: Gateway;
   let out: Record<'Anthropic' | 'GeminiPro', FamilyResult>;
@@ -247,12 +247,14 @@ describe('the official openai SDK (Node 22) through the native Anthropic and Gem
   before(async () => {
     anthropic = await startAnthropicFake({ apiKey: ANTHROPIC_KEY, behaviour: anthropicBehaviour, toolInput: weather });
     gemini = await startGeminiFake({ apiKey: GEMINI_KEY, behaviour: geminiBehaviour });
-    images = http.createServer((req, res) => {
-      imageRequests.push(req.headers);
-      if (req.url !== '/pictures/tiny.png') return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(TINY_PNG.length) }).end(TINY_PNG);
-    });
-    imageUrl = `http://127.0.0.1:${await listenOnLoopback(images)}/pictures/tiny.png`;
+    images = await serveOnLoopback(
+      http.createServer((req, res) => {
+        imageRequests.push(req.headers);
+        if (req.url !== '/pictures/tiny.png') return void res.writeHead(404).end();
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(TINY_PNG.length) }).end(TINY_PNG);
+      }),
+    );
+    imageUrl = `${images.origin}/pictures/tiny.png`;
     gateway = await startGateway({
       env: {
         ANTHROPIC_BASE_URL: anthropic.url,
@@ -271,7 +273,7 @@ describe('the official openai SDK (Node 22) through the native Anthropic and Gem
   });
   after(async () => {
     await gateway?.close();
-    await Promise.all([anthropic?.close(), gemini?.close(), new Promise((resolve) => (images === undefined ? resolve(undefined) : images.close(resolve)))]);
+    await Promise.all([anthropic?.close(), gemini?.close(), images?.close()]);
   });
 
   test("every response and every chunk the SDK received is valid against OpenAI's schemas", () => {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startOpenAICompatibleFake, type Fake, type Flavor } from './fakes/openai-compatible-fake.js';
 import { assertOpenAIShape } from './support/openai-schema.js';
-import { readSse, startGateway, userMessage, type Gateway } from './support/gateway.js';
+import { startGateway, userMessage, type Gateway } from './support/gateway.js';
+import { readSse } from './support/sse.js';
 
 /**
  * Whatever the upstream's dialect (OpenAI, Ollama /v1, llama.cpp, Hugging Face with a null

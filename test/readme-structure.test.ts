@@ -17,6 +17,7 @@ import { loadConfig } from '../src/config.js';
 import { closeAgents } from '../src/core/http.js';
 import { buildRegistry } from '../src/providers/index.js';
 import { repoRoot } from './support/gateway.js';
+import { listenOnLoopback } from './support/loopback.js';
 
 const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
 
@@ -105,8 +106,7 @@ describe('README structure', () => {
 
   test('the busy-port message shown is the real one, with exit code 1', async () => {
     const busy: Server = createServer();
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    const port = (busy.address() as { port: number }).port;
+    const port = await listenOnLoopback(busy);
     const empty = path.join(dir, 'empty.json');
     writeFileSync(empty, '{}');
     try {

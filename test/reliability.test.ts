@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
-import { readSse, startGateway, userMessage, type Gateway } from './support/gateway.js';
+import { startGateway, userMessage, type Gateway } from './support/gateway.js';
+import { readSse } from './support/sse.js';
 
 interface ProviderView {
   working: boolean;
@@ -229,7 +230,7 @@ describe('gateway auth, limits and shutdown', () => {
       assert.equal((await gateway.get('/health')).status, 200);
       // The gateway key authenticates the client; it is never sent upstream.
       const from = upstream.requests.length;
-      const ok = await gateway.post('/v1/chat/completions', body('Up'), { authorization: 'Bearer gw-secret-key' });
+      const ok = await gateway.post('/v1/chat/completions', body('Up'), { headers: { authorization: 'Bearer gw-secret-key' } });
       assert.equal(ok.status, 200);
       assert.equal(upstream.requests[from]?.headers.authorization, undefined);
     } finally {

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
-import { eventually, tapStderr, type StderrTap } from './support/fault-matrix.js';
+import { tapStderr, type StderrTap } from './support/fault-matrix.js';
 import { startGateway, userMessage } from './support/gateway.js';
+import { eventually } from './support/wait.js';
 
 interface LogLine {
   route?: string;
@@ -113,12 +114,11 @@ describe('shutdown past the grace period, and the request log', () => {
     });
     try {
       const controller = new AbortController();
-      const response = await fetch(`${gateway.base}/chat/completions`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-request-id': 'leaver-1' },
-        body: JSON.stringify({ provider: 'Slow', model: 'm', stream: true, messages: userMessage }),
-        signal: controller.signal,
-      });
+      const response = await gateway.post(
+        '/v1/chat/completions',
+        { provider: 'Slow', model: 'm', stream: true, messages: userMessage },
+        { headers: { 'x-request-id': 'leaver-1' }, signal: controller.signal },
+      );
       await readUntil(response, (so) => so.includes('"content":"one')).catch(() => undefined);
       controller.abort();
       const find = () => tap.lines().find((entry) => entry.includes('"id":"leaver-1"'));

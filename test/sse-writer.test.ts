@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError } from '../src/core/errors.js';
 import { SseWriter } from '../src/server/sse.js';
+import { serveOnLoopback } from './support/loopback.js';
 
 interface Served {
   url: string;
@@ -16,18 +16,8 @@ interface Served {
 async function serve(): Promise<Served> {
   let handOver: (value: { writer: SseWriter; res: http.ServerResponse }) => void = () => undefined;
   const writer = new Promise<{ writer: SseWriter; res: http.ServerResponse }>((resolve) => (handOver = resolve));
-  const server = http.createServer((_req, res) => handOver({ writer: new SseWriter(res, {}), res }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    writer,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const server = await serveOnLoopback(http.createServer((_req, res) => handOver({ writer: new SseWriter(res, {}), res })));
+  return { url: `${server.origin}/`, writer, close: server.close };
 }
 
 /** A client that reads in short bursts with pauses between them: the server sees backpressure again and again. */

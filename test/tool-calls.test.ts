@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { listenOnLoopback } from './fakes/loopback.js';
-import { readSse, startGateway, type Gateway } from './support/gateway.js';
+import { startGateway, type Gateway } from './support/gateway.js';
+import { readSse } from './support/sse.js';
+import { readBody, serveOnLoopback, type LoopbackServer } from './support/loopback.js';
 import { assertOpenAIShape } from './support/openai-schema.js';
 
 /**
@@ -34,28 +35,26 @@ const tools = [
 ];
 
 describe('tool calls', () => {
-  let upstream: Server;
+  let upstream: LoopbackServer;
   let received: Array<Record<string, unknown>> = [];
   let gateway: Gateway;
 
   before(async () => {
-    upstream = createServer((req, res) => {
-      let raw = '';
-      req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-      req.on('end', () => {
-        received.push(JSON.parse(raw) as Record<string, unknown>);
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
-        for (const event of recordedToolStream) res.write(`data: ${event}\n\n`);
-        res.end('data: [DONE]\n\n');
-      });
-    });
-    const port = await listenOnLoopback(upstream);
-    gateway = await startGateway({ config: { providers: [{ id: 'Tools', api: 'openai', baseUrl: `http://127.0.0.1:${port}/v1`, models: ['gpt-4o'] }] } });
+    upstream = await serveOnLoopback(
+      createServer((req, res) =>
+        readBody(req, (raw) => {
+          received.push(JSON.parse(raw) as Record<string, unknown>);
+          res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+          for (const event of recordedToolStream) res.write(`data: ${event}\n\n`);
+          res.end('data: [DONE]\n\n');
+        }),
+      ),
+    );
+    gateway = await startGateway({ config: { providers: [{ id: 'Tools', api: 'openai', baseUrl: `${upstream.origin}/v1`, models: ['gpt-4o'] }] } });
   });
   after(async () => {
     await gateway.close();
-    upstream.closeAllConnections();
-    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    await upstream.close();
   });
 
   const body = (stream: boolean) => ({

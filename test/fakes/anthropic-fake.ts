@@ -7,7 +7,6 @@
  * the provider an http image URL, and records those requests too.
  */
 import http from 'node:http';
-import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import {
   ERROR_MESSAGES,
@@ -25,7 +24,7 @@ import {
   toCrlf,
   toolStreamEvents,
 } from './fixtures/anthropic.js';
-import { listenOnLoopback } from './loopback.js';
+import { readBody, serveOnLoopback } from '../support/loopback.js';
 
 export type AnthropicBehaviour =
   | { kind: 'ok' } // recorded text answer; a forced tool_choice gets a tool_use of that tool with `toolInput`
@@ -113,7 +112,6 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
   let behaviour = options.behaviour;
   const requests: AnthropicFakeRequest[] = [];
   const accepted: AnthropicFakeRequest[] = [];
-  const sockets = new Set<Socket>();
   const frame = options.framing === 'crlf' ? toCrlf : (event: string) => event;
   let received = 0;
   let aborted = 0;
@@ -247,10 +245,7 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
   };
 
   const server = http.createServer({ noDelay: true }, (req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (raw += chunk));
-    req.on('end', () => handle(req, res, raw));
+    readBody(req, (raw) => handle(req, res, raw));
     res.once('close', () => {
       if (res.writableFinished || closing) return;
       aborted += 1;
@@ -261,13 +256,7 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
     });
   });
   server.keepAliveTimeout = 30_000;
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  const port = await listenOnLoopback(server);
-  const origin = `http://127.0.0.1:${port}`;
-  let closed: Promise<void> | undefined;
+  const { origin, close } = await serveOnLoopback(server, { onClose: () => (closing = true) });
 
   return {
     url: `${origin}/v1`,
@@ -293,14 +282,7 @@ export async function startAnthropicFake(options: AnthropicFakeOptions = {}): Pr
     setBehaviour(next) {
       behaviour = next;
     },
-    close() {
-      closed ??= new Promise<void>((resolve) => {
-        closing = true;
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closed;
-    },
+    close,
   };
 }
 

@@ -14,10 +14,9 @@
  * All listen on 127.0.0.1:0 and destroy their sockets on stop().
  */
 import http from 'node:http';
-import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
 import { TINY_PNG } from './gradio-fake.js';
-import { listenOnLoopback, trackSockets } from './loopback.js';
+import { readBody, serveOnLoopback } from '../support/loopback.js';
 
 export type EvilMode =
   | 'endless-sse' // 200 SSE: a role chunk, then content chunks with real text forever, never [DONE]
@@ -336,18 +335,10 @@ export async function startEvilUpstream(options: EvilOptions = {}): Promise<Evil
     );
   };
 
-  const server = http.createServer({ noDelay: true }, (req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      if (raw.length < 1 << 20) raw += chunk;
-    });
-    req.on('end', () => handle(req, res, raw));
-  });
+  const server = http.createServer({ noDelay: true }, (req, res) => readBody(req, (raw) => handle(req, res, raw), 1 << 20));
   server.keepAliveTimeout = 30_000;
-  const sockets = trackSockets(server);
-  origin = `http://127.0.0.1:${await listenOnLoopback(server)}`;
-  let stopped: Promise<void> | undefined;
+  const served = await serveOnLoopback(server);
+  origin = served.origin;
 
   return {
     url: `${origin}/v1`,
@@ -365,13 +356,7 @@ export async function startEvilUpstream(options: EvilOptions = {}): Promise<Evil
     cut() {
       for (const res of open) res.destroy();
     },
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return stopped;
-    },
+    stop: served.close,
   };
 }
 
@@ -434,9 +419,8 @@ export async function startEvilGradio(options: EvilGradioOptions): Promise<EvilG
       res.end('{"detail":"Not Found"}');
     });
   });
-  const sockets: Set<Socket> = trackSockets(server);
-  const url = `http://127.0.0.1:${await listenOnLoopback(server)}`;
-  return { url, requests, stop: () => closeServer(server, sockets) };
+  const { origin, close } = await serveOnLoopback(server);
+  return { url: origin, requests, stop: close };
 }
 
 // ---- Canary sink --------------------------------------------------------------------------------
@@ -457,14 +441,6 @@ export async function startCanarySink(): Promise<CanarySink> {
     res.writeHead(200, { 'content-type': 'image/png', 'content-length': String(TINY_PNG.length) });
     res.end(TINY_PNG);
   });
-  const sockets = trackSockets(server);
-  const url = `http://127.0.0.1:${await listenOnLoopback(server)}`;
-  return { url, requests, stop: () => closeServer(server, sockets) };
-}
-
-function closeServer(server: http.Server, sockets: Set<Socket>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    for (const socket of sockets) socket.destroy();
-    server.close(() => resolve());
-  });
+  const { origin, close } = await serveOnLoopback(server);
+  return { url: origin, requests, stop: close };
 }

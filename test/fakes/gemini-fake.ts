@@ -8,7 +8,6 @@
  * responseSchema's Schema keys within Gemini's subset. Listens on 127.0.0.1 only.
  */
 import http from 'node:http';
-import type { Socket } from 'node:net';
 import {
   apiKeyInvalid,
   deadlineExceeded,
@@ -31,7 +30,7 @@ import {
   type ErrorReply,
   type Framing,
 } from './fixtures/gemini.js';
-import { listenOnLoopback } from './loopback.js';
+import { readBody, serveOnLoopback } from '../support/loopback.js';
 
 export type GeminiBehaviour =
   | { kind: 'text' } // the recorded text answer (JSON or SSE by method)
@@ -147,7 +146,6 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
   let behaviour = options.behaviour ?? { kind: 'text' };
   const framing = options.framing ?? 'crlf';
   const requests: GeminiFakeRequest[] = [];
-  const sockets = new Set<Socket>();
   let received = 0;
   let keysInUrl = 0;
   let abandoned = 0;
@@ -293,19 +291,8 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
     answer(res, request, typeof behaviour === 'function' ? behaviour(request, index) : behaviour);
   };
 
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (raw += chunk));
-    req.on('end', () => handle(req, res, raw));
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  const port = await listenOnLoopback(server);
-  const origin = `http://127.0.0.1:${port}`;
-  let closed: Promise<void> | undefined;
+  const server = http.createServer((req, res) => readBody(req, (raw) => handle(req, res, raw)));
+  const { origin, close } = await serveOnLoopback(server);
 
   return {
     url: `${origin}/v1beta`,
@@ -324,13 +311,7 @@ export async function startGeminiFake(options: GeminiFakeOptions): Promise<Gemin
     setBehaviour(next) {
       behaviour = next ?? { kind: 'text' };
     },
-    close() {
-      closed ??= new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closed;
-    },
+    close,
   };
 }
 

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import zlib from 'node:zlib';
-import { request } from 'undici';
+import { call, type Answer } from '../support/http.js';
+import { waitFor } from '../support/wait.js';
 import { pyJsonDumps, startGradioFake, TINY_PNG, ZEROGPU_QUOTA_MESSAGE, type GradioFake, type SpaceSpec } from './gradio-fake.js';
 
 const SCHNELL = 'black-forest-labs/FLUX.1-schnell';
@@ -24,23 +25,6 @@ async function fake(...spaces: SpaceSpec[]): Promise<GradioFake> {
 after(async () => {
   await Promise.all(fakes.map((f) => f.close()));
 });
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  bytes: Buffer;
-}
-
-async function call(url: string, init: { method?: 'GET' | 'POST' | 'HEAD'; body?: unknown; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const res = await request(url, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { 'content-type': 'application/json', ...init.headers },
-    body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
-  });
-  const bytes = Buffer.from(await res.body.arrayBuffer());
-  return { status: res.statusCode, headers: res.headers, text: bytes.toString('utf8'), bytes };
-}
 
 const space = (f: GradioFake, name: string, api = '/gradio_api'): string => `${f.url}/${name}${api}`;
 
@@ -101,14 +85,6 @@ async function openStream(url: string, until: (text: string) => boolean): Promis
     });
     req.on('error', reject);
   });
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 const fileDataRe = (origin: string, name: string, file: string, api = '/gradio_api'): string =>

@@ -6,9 +6,8 @@
  */
 import http from 'node:http';
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
-import type { Socket } from 'node:net';
 import zlib from 'node:zlib';
-import { listenOnLoopback, trackSockets } from './loopback.js';
+import { readBody, serveOnLoopback } from '../support/loopback.js';
 
 export type GradioBehaviour =
   | { kind: 'ok' }
@@ -255,7 +254,6 @@ export async function startGradioFake(spaces: SpaceSpec[]): Promise<GradioFake> 
   const states = new Map<string, SpaceState>(spaces.map((spec) => [spec.space, createSpace(spec)]));
   const requests: GradioRequest[] = [];
   const streams = new Set<EventStream>();
-  const sockets = new Set<Socket>();
   let origin = '';
 
   const findSpace = (path: string): SpaceState | undefined => {
@@ -445,19 +443,10 @@ export async function startGradioFake(spaces: SpaceSpec[]): Promise<GradioFake> 
     route(state, req, res, url, raw, body);
   };
 
-  const server = http.createServer({ noDelay: true }, (req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      raw += chunk;
-    });
-    req.on('end', () => handle(req, res, raw));
-  });
+  const server = http.createServer({ noDelay: true }, (req, res) => readBody(req, (raw) => handle(req, res, raw)));
   server.keepAliveTimeout = 30_000;
-  trackSockets(server, sockets);
-
-  origin = `http://127.0.0.1:${await listenOnLoopback(server)}`;
-  let closed: Promise<void> | undefined;
+  const served = await serveOnLoopback(server);
+  origin = served.origin;
 
   return {
     url: origin,
@@ -468,12 +457,6 @@ export async function startGradioFake(spaces: SpaceSpec[]): Promise<GradioFake> 
       state.behaviour = behaviour;
     },
     openStreams: () => streams.size,
-    close() {
-      closed ??= new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closed;
-    },
+    close: served.close,
   };
 }

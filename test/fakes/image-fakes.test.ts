@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { after, describe, it } from 'node:test';
-import { request } from 'undici';
 import {
   FAKE_JPEG,
   FAKE_PNG,
@@ -22,6 +21,8 @@ import {
   type PollinationsFake,
 } from './image-fakes.js';
 import { OPENAI_ERROR_500, RECORDED_OPENAI_RATE_LIMIT_HEADERS } from './fixtures/openai.js';
+import { call, type Answer } from '../support/http.js';
+import { waitFor } from '../support/wait.js';
 
 const open: Array<{ close(): Promise<void> }> = [];
 function track<T extends { close(): Promise<void> }>(fake: T): T {
@@ -32,28 +33,6 @@ after(async () => {
   await Promise.all(open.map((f) => f.close()));
 });
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  bytes: Buffer;
-  text: string;
-  json(): unknown;
-}
-async function call(
-  url: string,
-  init: { method?: 'GET' | 'POST'; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
-): Promise<Answer> {
-  const body = init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body);
-  const res = await request(url, {
-    method: init.method ?? (body === undefined ? 'GET' : 'POST'),
-    headers: body === undefined ? init.headers : { 'content-type': 'application/json', ...init.headers },
-    body,
-    signal: init.signal,
-  });
-  const bytes = Buffer.from(await res.body.arrayBuffer());
-  const text = bytes.toString('utf8');
-  return { status: res.statusCode, headers: res.headers, bytes, text, json: () => JSON.parse(text) as unknown };
-}
 const record = (value: unknown): Record<string, unknown> => {
   assert.ok(typeof value === 'object' && value !== null && !Array.isArray(value), 'expected an object');
   return value as Record<string, unknown>;
@@ -61,9 +40,7 @@ const record = (value: unknown): Record<string, unknown> => {
 const openaiError = (message: string, param: string | null, code: string | null, type = 'invalid_request_error'): string =>
   JSON.stringify({ error: { message, type, param, code } });
 /** Resolves once `n` requests have been recorded. */
-async function recorded(fake: { requests: unknown[] }, n: number): Promise<void> {
-  while (fake.requests.length < n) await new Promise((r) => setTimeout(r, 5));
-}
+const recorded = (fake: { requests: unknown[] }, n: number): Promise<void> => waitFor(() => fake.requests.length >= n, `${n} recorded requests`, 5000);
 
 describe('image constants', () => {
   it('FAKE_JPEG is a baseline JPEG: SOI FF D8 FF … EOI FF D9, with an SOF0 of 1x1', () => {

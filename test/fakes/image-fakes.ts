@@ -7,9 +7,8 @@
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
-import type { Socket } from 'node:net';
 import { countPromptWords, createWire, HF_ERROR_401_MESSAGE, HF_ERROR_402_MESSAGE, isRecord, rateLimitHeaders, splitReply } from './fixtures/openai.js';
-import { listenOnLoopback, trackSockets } from './loopback.js';
+import { readBody, serveOnLoopback } from '../support/loopback.js';
 
 // ---- Image bytes ------------------------------------------------------------------------------
 
@@ -203,7 +202,6 @@ function safeDecode(s: string, plusIsSpace = false): string {
 async function startServer(handler: Handler): Promise<BaseFake> {
   let behaviour: ImageBehaviour | ((index: number) => ImageBehaviour) = { kind: 'ok' };
   const requests: RecordedRequest[] = [];
-  const sockets = new Set<Socket>();
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, raw: string): void => {
     const target = req.url ?? '/';
     const q = target.indexOf('?');
@@ -223,28 +221,16 @@ async function startServer(handler: Handler): Promise<BaseFake> {
     res.writeHead(out.status, { ...out.headers, 'content-length': String(Buffer.byteLength(out.body)) });
     res.end(out.body);
   };
-  const server = http.createServer({ noDelay: true }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
-  });
+  const server = http.createServer({ noDelay: true }, (req, res) => readBody(req, (raw) => handle(req, res, raw)));
   server.keepAliveTimeout = 30_000; // longer than client pools keep idle sockets
-  trackSockets(server, sockets);
-  const port = await listenOnLoopback(server);
-  let closed: Promise<void> | undefined;
+  const { origin, close } = await serveOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: origin,
     requests,
     setBehaviour(b) {
       behaviour = b;
     },
-    close() {
-      closed ??= new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closed;
-    },
+    close,
   };
 }
 

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
+import { call, type Answer } from '../support/http.js';
+import { waitFor } from '../support/wait.js';
 import { closedPortUrl, startOpenAICompatibleFake, type Behaviour, type Fake, type FakeOptions, type Flavor } from './openai-compatible-fake.js';
 import {
   createWire,
@@ -32,22 +34,6 @@ after(async () => {
   await Promise.all(fakes.map((f) => f.close()));
 });
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
-
-async function call(url: string, init: { method?: string; body?: string; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Answer> {
-  const res = await request(url, {
-    method: init.method === 'GET' ? 'GET' : 'POST',
-    headers: { 'content-type': 'application/json', ...init.headers },
-    body: init.body,
-    signal: init.signal,
-  });
-  return { status: res.statusCode, headers: res.headers, text: await res.body.text() };
-}
-
 const chat = (f: Fake, body: Record<string, unknown>, headers?: Record<string, string>): Promise<Answer> =>
   call(`${f.url}/chat/completions`, { body: JSON.stringify({ model: 'm', messages: MESSAGES, ...body }), headers });
 
@@ -64,14 +50,6 @@ async function readStream(f: Fake, body: Record<string, unknown>): Promise<{ sta
     return { status: res.statusCode, text, broke: false };
   } catch {
     return { status: res.statusCode, text, broke: true };
-  }
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -5,9 +5,9 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { countPromptWords, createWire, isRecord, rateLimitHeaders, splitReply, type ChatContext, type Flavor, type Reply } from './fixtures/openai.js';
-import { listenOnLoopback } from './loopback.js';
+import { listenOnLoopback, readBody, serveOnLoopback } from '../support/loopback.js';
 
 export type { Flavor } from './fixtures/openai.js';
 
@@ -88,7 +88,6 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
   let closedByClient = 0;
   let closing = false;
   const requests: FakeRequest[] = [];
-  const sockets = new Set<Socket>();
   const used = new Set<Socket>();
   const killedByFake = new WeakSet<Socket>();
 
@@ -284,17 +283,11 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
 
   const server = http.createServer({ noDelay: true }, (req, res) => {
     used.add(req.socket);
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      raw += chunk;
-    });
-    req.on('end', () => handle(req, res, raw));
+    readBody(req, (raw) => handle(req, res, raw));
   });
   // Longer than typical client pools (undici: 4 s) so an idle pooled socket is never closed under a request.
   server.keepAliveTimeout = 30_000;
   server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
     let clientLeft = false;
     socket.once('end', () => {
       clientLeft = true;
@@ -305,14 +298,11 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
       clientLeft = true;
     });
     socket.once('close', () => {
-      sockets.delete(socket);
       if (used.delete(socket) && clientLeft && !closing && !killedByFake.has(socket)) closedByClient++;
     });
   });
 
-  const port = await listenOnLoopback(server);
-  const origin = `http://127.0.0.1:${port}`;
-  let closed: Promise<void> | undefined;
+  const { origin, close } = await serveOnLoopback(server, { onClose: () => (closing = true) });
 
   return {
     url: origin + basePath,
@@ -325,14 +315,7 @@ export async function startOpenAICompatibleFake(options: FakeOptions = {}): Prom
     setBehaviour(b) {
       behaviour = b;
     },
-    close() {
-      closed ??= new Promise<void>((resolve) => {
-        closing = true;
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      });
-      return closed;
-    },
+    close,
   };
 }
 
@@ -345,11 +328,7 @@ function maxTokens(body: Record<string, unknown>): number {
 /** A http://127.0.0.1:PORT/v1 URL on which nothing listens (bound, then closed): "connection refused". */
 export async function closedPortUrl(): Promise<string> {
   const probe = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = probe.address() as AddressInfo;
+  const port = await listenOnLoopback(probe);
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   return `http://127.0.0.1:${port}/v1`;
 }

@@ -1,25 +1,14 @@
 /**
  * Helpers for test/fault-injection.test.ts: reading a gateway response once (status, headers,
- * body) for several checks, OpenAI error-shape checks, SSE parsing from text, canary keys and
- * their leak detector, a stderr tap for the request log, and a tiny upstream whose errors echo
- * the key it was sent (to prove redaction on paths the protocol fakes cannot reach).
+ * body) for several checks, canary keys and their leak detector, a stderr tap for the request
+ * log, and a tiny upstream whose errors echo the key it was sent (to prove redaction on paths the
+ * protocol fakes cannot reach).
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { listenOnLoopback, trackSockets } from '../fakes/loopback.js';
-
-export interface ErrorFields {
-  message: string;
-  type: string;
-  param: string | null;
-  code: string | null;
-}
-export interface ErrorBody {
-  error: ErrorFields;
-}
+import { isRecord, type ErrorBody } from './http.js';
+import { readBody, serveOnLoopback } from './loopback.js';
 
 /** A response read once: everything a leak check or an assertion needs. */
 export interface Exchange {
@@ -36,62 +25,8 @@ export async function exchange(response: Response): Promise<Exchange> {
   return { status: response.status, headers: response.headers, text, headerText };
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** `{error:{message,type,param,code}}` exactly: four keys, the right types, a non-empty message. */
-export function assertErrorBody(value: unknown, where = 'error body'): asserts value is ErrorBody {
-  assert.ok(isRecord(value), `${where}: not an object: ${JSON.stringify(value)}`);
-  assert.deepEqual(Object.keys(value), ['error'], `${where}: keys ${JSON.stringify(Object.keys(value))}`);
-  const error = value.error;
-  assert.ok(isRecord(error), `${where}: error is not an object`);
-  assert.deepEqual(Object.keys(error).sort(), ['code', 'message', 'param', 'type'], `${where}: error keys`);
-  assert.equal(typeof error.message, 'string');
-  assert.ok((error.message as string).length > 0, `${where}: empty message`);
-  assert.equal(typeof error.type, 'string');
-  assert.ok(error.param === null || typeof error.param === 'string');
-  assert.ok(error.code === null || typeof error.code === 'string');
-}
-
 export function isErrorEvent(value: unknown): value is ErrorBody {
   return isRecord(value) && value.error !== undefined;
-}
-
-export interface SseParsed {
-  events: unknown[];
-  done: boolean;
-  /** Data lines after `[DONE]` (there must be none). */
-  afterDone: number;
-}
-
-/** Parses `data:` events out of an SSE body read as text. */
-export function parseSse(raw: string): SseParsed {
-  const events: unknown[] = [];
-  let done = false;
-  let afterDone = 0;
-  for (const block of raw.split('\n\n')) {
-    if (!block.startsWith('data: ')) continue;
-    const data = block.slice(6);
-    if (done) afterDone += 1;
-    if (data === '[DONE]') done = true;
-    else events.push(JSON.parse(data) as unknown);
-  }
-  return { events, done, afterDone };
-}
-
-/** The assistant text carried by chunk events (error events carry none). */
-export function streamText(events: readonly unknown[]): string {
-  let text = '';
-  for (const event of events) {
-    if (!isRecord(event) || !Array.isArray(event.choices)) continue;
-    for (const choice of event.choices as unknown[]) {
-      if (!isRecord(choice) || !isRecord(choice.delta)) continue;
-      const content = choice.delta.content;
-      if (typeof content === 'string') text += content;
-    }
-  }
-  return text;
 }
 
 /**
@@ -195,16 +130,6 @@ export function tapStderr(): StderrTap {
   };
 }
 
-/** Polls `check` until it is true or `ms` passed; returns the last result. */
-export async function eventually(check: () => boolean, ms = 1000): Promise<boolean> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (check()) return true;
-    if (Date.now() >= until) return false;
-    await sleep(10);
-  }
-}
-
 export interface EchoRequest {
   stream: boolean;
   authorization: string | undefined;
@@ -227,14 +152,8 @@ export interface EchoUpstream {
  */
 export async function startEchoUpstream(): Promise<EchoUpstream> {
   const requests: EchoRequest[] = [];
-  const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
-    let raw = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      raw += chunk;
-    });
-    req.on('end', () => {
+  const server = http.createServer((req, res) =>
+    readBody(req, (raw) => {
       let body: unknown;
       try {
         body = JSON.parse(raw) as unknown;
@@ -258,17 +177,8 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
       res.write(chunk({ role: 'assistant', content: '' }));
       if (!early) res.write(chunk({ content: 'echo' }));
       res.end(`data: ${JSON.stringify({ error: { message: quoted, type: 'server_error', param: null, code: null } })}\n\n`);
-    });
-  });
-  trackSockets(server, sockets);
-  const port = await listenOnLoopback(server);
-  return {
-    url: `http://127.0.0.1:${port}/v1`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
+    }),
+  );
+  const { origin, close } = await serveOnLoopback(server);
+  return { url: `${origin}/v1`, requests, close };
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/main.js';
+import { gatewayClient, type GatewayClient } from './http.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The tiny trained model shared beside the project (never copied into the repo). */
@@ -16,11 +17,9 @@ export interface GatewayOptions {
   config?: unknown;
 }
 
-export interface Gateway extends RunningServer {
+export interface Gateway extends RunningServer, GatewayClient {
   /** `<url>/v1` */
   base: string;
-  post(route: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
-  get(route: string): Promise<Response>;
 }
 
 /** The environment every test gateway starts from: loopback port 0, quiet, the tiny model, folders in `dir`. */
@@ -46,38 +45,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Gatewa
   return {
     ...running,
     base,
-    post: (route, body, headers = {}) =>
-      fetch(`${running.url}${route}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-      }),
-    get: (route) => fetch(`${running.url}${route}`),
+    ...gatewayClient(running.url),
     async close(graceMs?: number) {
       await running.close(graceMs);
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-export interface SseResult {
-  events: unknown[];
-  done: boolean;
-  raw: string;
-}
-
-/** Reads an SSE body into its parsed `data:` events; `done` tells whether `[DONE]` ended it. */
-export async function readSse(response: Response): Promise<SseResult> {
-  const raw = await response.text();
-  const events: unknown[] = [];
-  let done = false;
-  for (const block of raw.split('\n\n')) {
-    if (!block.startsWith('data: ')) continue;
-    const data = block.slice(6);
-    if (data === '[DONE]') done = true;
-    else events.push(JSON.parse(data));
-  }
-  return { events, done, raw };
 }
 
 export const userMessage = [{ role: 'user', content: 'Say hello' }];

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { baseTestEnv, repoRoot } from './gateway.js';
+import { gatewayClient, type GatewayClient } from './http.js';
 
 export interface GatewayProcessOptions {
   /** Gateway environment on top of the test defaults (PORT=0, HOST, INTERFERENCE_LOG=0, the tiny local model…). */
@@ -41,7 +42,7 @@ export interface WatchOptions {
   onRunaway?: () => void;
 }
 
-export interface GatewayProcess {
+export interface GatewayProcess extends GatewayClient {
   /** http://127.0.0.1:PORT */
   url: string;
   port: number;
@@ -50,8 +51,6 @@ export interface GatewayProcess {
   rssBytes(): number | undefined;
   /** What the child wrote on stderr so far (the last 64 KiB). */
   stderr(): string;
-  post(route: string, body: unknown, init?: { headers?: Record<string, string>; signal?: AbortSignal }): Promise<Response>;
-  get(route: string, signal?: AbortSignal): Promise<Response>;
   watch<T>(attack: (signal: AbortSignal) => Promise<T>, options?: WatchOptions): Promise<Watched<T>>;
   /** SIGTERM, SIGKILL after 5 s; then removes the temporary directory. */
   stop(): Promise<void>;
@@ -141,14 +140,7 @@ export async function startGatewayProcess(options: GatewayProcessOptions = {}): 
     pid,
     rssBytes,
     stderr: () => stderr,
-    post: (route, body, init = {}) =>
-      fetch(`${url}${route}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...init.headers },
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-        ...(init.signal === undefined ? {} : { signal: init.signal }),
-      }),
-    get: (route, signal) => fetch(`${url}${route}`, signal === undefined ? {} : { signal }),
+    ...gatewayClient(url),
 
     async watch<T>(attack: (signal: AbortSignal) => Promise<T>, watchOptions: WatchOptions = {}): Promise<Watched<T>> {
       const runawayBytes = (watchOptions.runawayMb ?? 1024) * 1024 * 1024;
