@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { llamaCpp, type LlamaCpp } from './llama-module.js';
 import { linkAbort } from '../../core/abort.js';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node-llama-cpp';
+import { chatParamsWithout } from '../../core/params.js';
 import { UpstreamError } from '../../core/errors.js';
 import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatChunk, FinishReason, Usage } from '../../core/types.js';
@@ -32,21 +33,11 @@ export interface LocalOptions {
 
 const FIX_HINT = 'set INTERFERENCE_LOCAL_MODEL to a GGUF path (or an hf: URI)';
 
-const PARAMS = [
-  'messages',
-  'model',
-  'stream',
-  'stream_options',
-  'max_tokens',
-  'max_completion_tokens',
-  'temperature',
-  'top_p',
-  'top_k',
-  'stop',
-  'seed',
-  'presence_penalty',
-  'frequency_penalty',
-] as const;
+/** What the embedded model honours: sampling, stops and limits; no tools, JSON mode, logprobs or several choices. */
+const PARAMS = chatParamsWithout(
+  ['n', 'logit_bias', 'logprobs', 'top_logprobs', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'user', 'reasoning_effort'],
+  ['top_k'],
+);
 
 interface Engine {
   lib: LlamaCpp;
