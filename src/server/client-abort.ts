@@ -27,7 +27,7 @@ export const shuttingDown = (): ApiError =>
  * Ends a request at shutdown: its stream gets an error event and `[DONE]`, a request still waiting
  * a 503; then its upstream work is cancelled.
  */
-export function cutRequest(res: ServerResponse, context: RequestContext, writer: SseWriter | undefined, abort: (reason: unknown) => void): void {
+export function cutRequest(res: ServerResponse, context: RequestContext, writer: Pick<SseWriter, 'fail'> | undefined, abort: (reason: unknown) => void): void {
   context.cut = true;
   const error = shuttingDown();
   if (writer !== undefined) writer.fail(error);

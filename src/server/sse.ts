@@ -4,10 +4,25 @@ import { rawJson, serialize } from '../core/normalize.js';
 import type { ChatChunk } from '../core/types.js';
 
 /**
- * The only SSE writer: headers once, one `data:` line per JSON object, `drain` honoured, and a
- * failure after the first byte ends as `data: {"error": …}` then `data: [DONE]`. Events sent in
- * the same tick (those parsed from one upstream read) go out in one write at the end of that tick:
- * one chunk of the chunked encoding and one packet, never later than the upstream's own boundary.
+ * How an entrance dialect frames the end of its stream: OpenAI's chat ends with `data: [DONE]` and
+ * fails with `data: {"error": …}`; Anthropic's has no terminator and fails with `event: error`;
+ * the Responses API fails with its own typed event.
+ */
+export interface SseDialect {
+  /** The last line's data (`[DONE]`), or null for none. */
+  readonly terminator: string | null;
+  /** The event a failure after the first byte is written as. */
+  failure(error: ApiError): { event?: string; data: unknown };
+}
+
+/** OpenAI's chat completions stream. */
+export const openAIChatSse: SseDialect = { terminator: '[DONE]', failure: (error) => ({ data: error.toBody() }) };
+
+/**
+ * The only SSE writer: headers once, one event per JSON object (`event:` when named, then `data:`),
+ * `drain` honoured, and the dialect's own end and failure. Events sent in the same tick (those
+ * parsed from one upstream read) go out in one write at the end of that tick: one chunk of the
+ * chunked encoding and one packet, never later than the upstream's own boundary.
  */
 export class SseWriter {
   readonly #res: ServerResponse;
@@ -18,8 +33,11 @@ export class SseWriter {
   /** Stops waiting for `drain` (listeners removed, `#drain` resolved): once the stream has ended. */
   #stopWaiting: (() => void) | undefined;
 
-  constructor(res: ServerResponse, headers: Record<string, string>) {
+  readonly #dialect: SseDialect;
+
+  constructor(res: ServerResponse, headers: Record<string, string>, dialect: SseDialect = openAIChatSse) {
     this.#res = res;
+    this.#dialect = dialect;
     res.socket?.setNoDelay(true);
     res.writeHead(200, {
       ...headers,
@@ -34,9 +52,10 @@ export class SseWriter {
   }
 
   /** Queues one event for this tick's write. Returns a promise only under backpressure: await it. */
-  send(value: unknown): Promise<void> | undefined {
+  send(value: unknown, event?: string): Promise<void> | undefined {
     if (this.closed) return undefined;
-    this.#pending += `data: ${typeof value === 'object' && value !== null && rawJson in value ? serialize(value as unknown as ChatChunk) : JSON.stringify(value)}\n\n`;
+    const data = typeof value === 'object' && value !== null && rawJson in value ? serialize(value as unknown as ChatChunk) : JSON.stringify(value);
+    this.#pending += event === undefined ? `data: ${data}\n\n` : `event: ${event}\ndata: ${data}\n\n`;
     if (!this.#scheduled) {
       this.#scheduled = true;
       process.nextTick(this.#flush);
@@ -60,20 +79,22 @@ export class SseWriter {
   };
 
   /**
-   * Ends the stream with `data: {"error": …}` then `data: [DONE]` (the headers are already out).
+   * Ends the stream with the dialect's failure event, then its terminator (the headers are already out).
    * Safe to call more than once, and after `done()`: only the first end counts. Whoever awaits a
    * `send()` under backpressure is released at once (a shutdown does not wait on a client that
    * never reads again).
    */
   fail(error: ApiError): void {
     if (this.closed) return;
-    this.#pending += `data: ${JSON.stringify(error.toBody())}\n\n`;
+    const { event, data } = this.#dialect.failure(error);
+    this.#pending += event === undefined ? `data: ${JSON.stringify(data)}\n\n` : `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
     this.done();
   }
 
   done(): void {
     if (this.closed) return;
-    const text = `${this.#pending}data: [DONE]\n\n`;
+    const terminator = this.#dialect.terminator;
+    const text = terminator === null ? this.#pending : `${this.#pending}data: ${terminator}\n\n`;
     this.#pending = '';
     this.#res.end(text);
     this.#stopWaiting?.();
