@@ -60,9 +60,10 @@ export interface AttemptScope {
 /**
  * The failover loop shared by chat and images. Attempts run in the plan's order; a provider
  * whose breaker is open is skipped at no cost; a lone provider is retried with jittered backoff
- * that honours `retry-after`. `run` gets a signal that aborts when the client leaves (or the
- * attempt is abandoned) and `release`, which detaches that signal from the client: `run` calls it
- * once the attempt is over (a stream keeps it until its end).
+ * that honours `retry-after`. `run` gets the attempt's scope: a signal that aborts when the client
+ * leaves, the request's deadline passes or the attempt is abandoned; `abort`, for the attempt's own
+ * deadlines; and `release`, which detaches the signal from the client, called once the attempt is
+ * over (a stream keeps it until its end). The observer hears of each attempt as it starts and ends.
  */
 export async function failover<T>(
   plan: Plan,
