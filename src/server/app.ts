@@ -10,6 +10,8 @@ import { Admission } from './admission.js';
 import { createOriginPolicy } from './origin.js';
 import { sendError, sendJson, toApiError } from './respond.js';
 import { getModel, getProvider, listModels, listProviders } from './routes/catalog.js';
+import { createCountTokensRoute, createMessagesRoute } from './dialects/messages/route.js';
+import { createGetResponseRoute, createResponsesRoute, ResponseStore } from './dialects/responses/index.js';
 import { createChatRoute } from './routes/chat.js';
 import { createImagesRoute } from './routes/images.js';
 import { ImageStore } from './image-store.js';
@@ -60,7 +62,14 @@ export function createApp(options: AppOptions): App {
   const { registry } = options;
   const { policy, maxBodyBytes, bodyTimeoutMs } = options;
   const admission = new Admission(options.maxConcurrent);
-  const chat = createChatRoute({ registry, policy, maxBodyBytes, bodyTimeoutMs, maxMessages: options.maxMessages, admission });
+  const chatOptions = { registry, policy, maxBodyBytes, bodyTimeoutMs, maxMessages: options.maxMessages, admission };
+  const chat = createChatRoute(chatOptions);
+  // The other entrance dialects run the same chat operation.
+  const messages = createMessagesRoute(chatOptions);
+  const countTokens = createCountTokensRoute({ maxBodyBytes, bodyTimeoutMs, maxMessages: options.maxMessages });
+  const responseStore = new ResponseStore(1000, 3_600_000);
+  const responses = createResponsesRoute({ ...chatOptions, store: responseStore });
+  const getResponse = createGetResponseRoute(responseStore);
   const store = new ImageStore(options.imagesDir);
   const images = createImagesRoute({
     registry,
@@ -86,6 +95,12 @@ export function createApp(options: AppOptions): App {
       'GET /v1/providers/{id}',
       'POST /v1/chat/completions',
       'POST /api/{provider}/chat/completions',
+      'POST /v1/messages',
+      'POST /v1/messages/count_tokens',
+      'POST /api/{provider}/messages',
+      'POST /v1/responses',
+      'GET /v1/responses/{id}',
+      'POST /api/{provider}/responses',
       'POST /v1/images/generate',
       'POST /v1/images/generations',
       'GET /images/{file}',
@@ -93,6 +108,10 @@ export function createApp(options: AppOptions): App {
   };
   const routes: Route[] = [
     { method: 'POST', path: '/v1/chat/completions', prefix: false, handler: (req, res, context) => chat(req, res, context) },
+    { method: 'POST', path: '/v1/messages', prefix: false, handler: (req, res, context) => messages(req, res, context) },
+    { method: 'POST', path: '/v1/messages/count_tokens', prefix: false, handler: (req, res, context) => countTokens(req, res, context) },
+    { method: 'POST', path: '/v1/responses', prefix: false, handler: (req, res, context) => responses(req, res, context) },
+    { method: 'GET', path: '/v1/responses/', prefix: true, handler: (req, res, context, id) => getResponse(req, res, context, id) },
     { method: 'POST', path: '/v1/images/generate', prefix: false, handler: (req, res, context) => images(req, res, context) },
     { method: 'POST', path: '/v1/images/generations', prefix: false, handler: (req, res, context) => images(req, res, context) },
     { method: 'GET', path: '/images/', prefix: true, handler: (req, res, context, name) => store.serve(req, res, name, context.headers) },
@@ -113,6 +132,8 @@ export function createApp(options: AppOptions): App {
 
   /** POST /api/{provider}/chat/completions: the provider chosen by the path. */
   function providerScoped(rest: string, req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
+    const dialect = /^([^/]+)\/(?:v1\/)?(messages|responses)$/.exec(rest);
+    if (dialect !== null) return (dialect[2] === 'messages' ? messages : responses)(req, res, context, dialect[1] as string);
     const match = /^([^/]+)\/(?:v1\/)?chat\/completions$/.exec(rest);
     if (match === null) throw notFound(`/api/${rest}`);
     // `rest` was decoded once already (a literal `%` may be in it): no second decoding.

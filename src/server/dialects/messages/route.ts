@@ -1,0 +1,142 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiError, UpstreamError } from '../../../core/errors.js';
+import { planChat, runChat, type ChatOutcome } from '../../../core/router.js';
+import type { ChatRequest } from '../../../core/types.js';
+import { readJsonObject } from '../../body.js';
+import { abortOnClientClose, noteFailure, shuttingDown } from '../../client-abort.js';
+import { observerFor, type RequestContext } from '../../context.js';
+import { answerHeaders, unknownProvidersHeader, warningsHeader } from '../../headers.js';
+import { sendJson, toApiError } from '../../respond.js';
+import type { ChatRouteOptions } from '../../routes/chat.js';
+import { SseWriter } from '../../sse.js';
+import { messagesToChat } from './request.js';
+import { completionToMessage, messagesError, messagesSse, MessagesStream } from './response.js';
+
+/** A stream quiet this long gets a `ping` event, as Anthropic's own streams do. */
+const pingMs = 15_000;
+
+/**
+ * POST /v1/messages (and /api/{provider}/messages with `pathProvider`): Anthropic's Messages API
+ * over the same chat operation as /v1/chat/completions (selection, failover before the first
+ * content, health, keys, limits, cancellation, logs and warnings). Every error, before or after
+ * the stream started, is in Anthropic's shape.
+ */
+export function createMessagesRoute(options: ChatRouteOptions) {
+  return async function messages(req: IncomingMessage, res: ServerResponse, context: RequestContext, pathProvider?: string): Promise<void> {
+    await answeringErrors(res, context, async () => {
+      const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
+      const input = messagesToChat(body, options.maxMessages);
+      const provider = pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined;
+      const plan = planChat(options.registry, { provider, apiKey: input.apiKey, request: input.request });
+      if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
+
+      const client = abortOnClientClose(res);
+      let writer: SseWriter | undefined;
+      // Shutdown: an error event when the stream has started, else a 529 in Anthropic's shape.
+      options.admission.admit(res, () => {
+        context.cut = true;
+        if (writer !== undefined) writer.fail(shuttingDown());
+        else sendMessagesError(res, shuttingDown(), context.headers);
+        client.abort(new UpstreamError('aborted', 'the gateway is shutting down'));
+      });
+      let outcome: ChatOutcome;
+      try {
+        outcome = await runChat(plan, input.request, client.signal, options.policy, observerFor(context));
+      } catch (error) {
+        client.detach();
+        if (noteFailure(context, error)) return;
+        throw error;
+      }
+      const headers = answerHeaders(context, outcome);
+      // The client's own model name, as Anthropic echoes it (the answering one is in the headers).
+      const model =
+        input.request.model === '' ? (outcome.type === 'completion' ? outcome.completion.model : (outcome.head[0]?.model ?? '')) : input.request.model;
+      if (outcome.type === 'completion') {
+        client.detach();
+        sendJson(res, 200, completionToMessage(outcome.completion, model), headers);
+        return;
+      }
+      writer = new SseWriter(res, headers, messagesSse);
+      const stream = new MessagesStream(model);
+      const ping = setInterval(() => writer?.send({ type: 'ping' }, 'ping'), pingMs);
+      ping.unref();
+      try {
+        for (const chunk of outcome.head) for (const event of stream.push(chunk)) await writer.send(event, event.type);
+        if (writer.closed) return;
+        for (;;) {
+          const next = await outcome.rest.next();
+          if (next.done === true) break;
+          for (const event of stream.push(next.value)) {
+            const backpressure = writer.send(event, event.type);
+            if (backpressure !== undefined) await backpressure;
+          }
+          if (writer.closed) break;
+        }
+        for (const event of stream.finish()) writer.send(event, event.type);
+        writer.done();
+      } catch (error) {
+        if (!client.signal.aborted) {
+          const message = error instanceof Error ? error.message : String(error);
+          context.streamError = message;
+          writer.fail(new ApiError(502, `${outcome.provider} failed after the stream started: ${message}`, { code: 'upstream_stream_error' }));
+        }
+      } finally {
+        clearInterval(ping);
+        client.detach();
+        await outcome.rest.return?.().catch(() => undefined);
+      }
+    });
+  };
+}
+
+/**
+ * POST /v1/messages/count_tokens: `{"input_tokens": N}`. No provider is asked (the core has no
+ * counting operation), so N is an estimate for every model: the characters of the translated
+ * request's text, tool definitions and image references over 4, said so in `x-interference-warnings`.
+ */
+export function createCountTokensRoute(options: Pick<ChatRouteOptions, 'maxBodyBytes' | 'bodyTimeoutMs' | 'maxMessages'>) {
+  return async function countTokens(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
+    await answeringErrors(res, context, async () => {
+      const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
+      // count_tokens takes no max_tokens: any value passes the shared validation.
+      const { request } = messagesToChat({ ...body, max_tokens: 1, stream: false }, options.maxMessages);
+      const headers = { ...context.headers, 'x-interference-warnings': warningsHeader(['token count is an estimate (characters / 4)']) };
+      sendJson(res, 200, { input_tokens: estimateTokens(request) }, headers);
+    });
+  };
+}
+
+/** About 4 characters a token for English text and JSON; an image counts as its reference only. */
+export function estimateTokens(request: ChatRequest): number {
+  let characters = 0;
+  for (const message of request.messages) {
+    if (typeof message.content === 'string') characters += message.content.length;
+    else for (const part of message.content ?? []) characters += (part.text ?? part.image_url?.url.slice(0, 256) ?? '').length;
+    for (const call of message.tool_calls ?? []) characters += call.function.name.length + call.function.arguments.length;
+  }
+  if (request.tools !== undefined) characters += JSON.stringify(request.tools).length;
+  return Math.max(1, Math.ceil(characters / 4));
+}
+
+/**
+ * Runs a route body and answers its failure in Anthropic's shape. A failure that is not an
+ * ApiError (a bug) is answered as a 500 and thrown on, so the app's boundary logs it; the
+ * response is already ended then and the app writes nothing more.
+ */
+async function answeringErrors(res: ServerResponse, context: RequestContext, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    sendMessagesError(res, toApiError(error), context.headers);
+    if (!(error instanceof ApiError)) throw error;
+  }
+}
+
+function sendMessagesError(res: ServerResponse, error: ApiError, headers: Record<string, string>): void {
+  if (res.headersSent) {
+    if (!res.writableEnded) res.destroy(); // mid-body: only a reset tells the client
+    return;
+  }
+  const { status, body } = messagesError(error);
+  sendJson(res, status, body, { ...headers, ...error.headers });
+}
