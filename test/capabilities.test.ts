@@ -36,6 +36,10 @@ describe('capabilities and warnings', () => {
     assert.deepEqual(of('GeminiPro'), ['stream', 'tools', 'vision', 'json']);
     assert.deepEqual(of('HuggingSpace'), ['images']);
     assert.deepEqual(of('OpenaiAPI'), ['stream', 'tools', 'vision', 'json', 'images']);
+    const entrances = (id: string) => (providers.find((provider) => provider.id === id) as { entrances?: string[] } | undefined)?.entrances;
+    assert.deepEqual(entrances('Local'), ['/v1/chat/completions', '/v1/messages', '/v1/responses']);
+    assert.deepEqual(entrances('HuggingSpace'), ['/v1/images/generations']);
+    assert.deepEqual(entrances('OpenaiAPI'), ['/v1/chat/completions', '/v1/messages', '/v1/responses', '/v1/images/generations']);
   });
 
   test('naming a provider that lacks a feature the request uses is a 400 that names both', async () => {

@@ -432,3 +432,39 @@ describe('the Messages translation', () => {
     });
   });
 });
+
+describe("the app's own errors on Anthropic's paths", () => {
+  test("a missing gateway key, a wrong method and a foreign page are answered in Anthropic's error shape", async () => {
+    const gateway = await startGateway({ env: { INTERFERENCE_API_KEY: 'gateway-key-0123456789' } });
+    try {
+      const expectAnthropicError = async (response: Response, status: number, type: string) => {
+        assert.equal(response.status, status);
+        const body = (await response.json()) as { type: string; error: { type: string; message: string } };
+        assert.equal(body.type, 'error');
+        assert.equal(body.error.type, type);
+        assert.ok(body.error.message.length > 0);
+      };
+      await expectAnthropicError(await gateway.post('/v1/messages', { model: 'm', max_tokens: 5, messages: [] }), 401, 'authentication_error');
+      await expectAnthropicError(
+        await fetch(`${gateway.url}/v1/messages`, { headers: { 'x-api-key': 'gateway-key-0123456789' } }),
+        405,
+        'invalid_request_error',
+      );
+      await expectAnthropicError(
+        await fetch(`${gateway.url}/api/Local/messages`, {
+          method: 'POST',
+          headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+          body: '{}',
+        }),
+        403,
+        'permission_error',
+      );
+      // Elsewhere, OpenAI's shape as before.
+      const chat = await gateway.post('/v1/chat/completions', { messages: [] });
+      assert.equal(chat.status, 401);
+      assert.equal(((await chat.json()) as { error: { code: string } }).error.code, 'missing_api_key');
+    } finally {
+      await gateway.close();
+    }
+  });
+});

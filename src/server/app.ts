@@ -8,9 +8,9 @@ import type { RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
 import { Admission } from './admission.js';
 import { createOriginPolicy } from './origin.js';
-import { sendError, sendJson, toApiError } from './respond.js';
+import { sendError as sendOpenAIError, sendJson, toApiError } from './respond.js';
 import { getModel, getProvider, listModels, listProviders } from './routes/catalog.js';
-import { createCountTokensRoute, createMessagesRoute } from './dialects/messages/route.js';
+import { createCountTokensRoute, createMessagesRoute, sendMessagesError } from './dialects/messages/route.js';
 import { createGetResponseRoute, createResponsesRoute, ResponseStore } from './dialects/responses/index.js';
 import { createChatRoute } from './routes/chat.js';
 import { createImagesRoute } from './routes/images.js';
@@ -53,6 +53,9 @@ interface Route {
   prefix: boolean;
   handler: Handler;
 }
+
+/** The paths of Anthropic's entrance, whose errors its SDK reads in its own shape. */
+const anthropicPath = /^\/(?:v1\/messages(?:\/count_tokens)?|api\/[^/]+\/(?:v1\/)?messages)\/?$/;
 
 /** Longest request target accepted (414 past it); Node's own header limit (16 KiB) is the outer bound. */
 const maxUrlLength = 8192;
@@ -155,6 +158,8 @@ export function createApp(options: AppOptions): App {
       query: queryAt === -1 || url.length > maxUrlLength ? noQuery : new URLSearchParams(url.slice(queryAt + 1)),
       headers,
     };
+    // Errors in the dialect of the entrance: Anthropic's shape on its paths, OpenAI's elsewhere.
+    const sendError = anthropicPath.test(path) ? sendMessagesError : sendOpenAIError;
     // Every request is logged once it is over: answered, left by its client (499) or cut by shutdown.
     if (options.log) res.once('close', () => logger.request(req, res, context, started, path));
     req.once('error', () => res.destroy());
@@ -226,13 +231,13 @@ export function createApp(options: AppOptions): App {
     }
     try {
       const pending = route.handler(req, res, context, param);
-      if (pending !== undefined) pending.catch((error: unknown) => fail(res, context, error));
+      if (pending !== undefined) pending.catch((error: unknown) => fail(res, context, error, sendError));
     } catch (error) {
-      fail(res, context, error);
+      fail(res, context, error, sendError);
     }
   }
 
-  function fail(res: ServerResponse, context: RequestContext, error: unknown): void {
+  function fail(res: ServerResponse, context: RequestContext, error: unknown, sendError = sendOpenAIError): void {
     if (!(error instanceof ApiError)) logger.crash(context, error);
     sendError(res, toApiError(error), context.headers);
   }

@@ -72,6 +72,11 @@ function providerSummary(registry: Registry, health: HealthBook, entry: Registry
       ...(['stream', 'tools', 'vision', 'json'] as const).filter((feature) => provider.chat !== undefined && hasFeature(provider, feature)),
       ...(provider.images === undefined ? [] : ['images']),
     ],
+    // The routes that can reach it: every chat provider answers each chat dialect.
+    entrances: [
+      ...(provider.chat === undefined ? [] : ['/v1/chat/completions', '/v1/messages', '/v1/responses']),
+      ...(provider.images === undefined ? [] : ['/v1/images/generations']),
+    ],
     auto_route: entry.autoRoute,
     // From recent real traffic: `working` is false while the breaker is open or most calls fail.
     working: readiness.configured && state.working,

@@ -132,11 +132,13 @@ async function answeringErrors(res: ServerResponse, context: RequestContext, bod
   }
 }
 
-function sendMessagesError(res: ServerResponse, error: ApiError, headers: Record<string, string>): void {
+/** An error in Anthropic's shape (also for the app's own errors on these paths: 401, 405, 403…). */
+export function sendMessagesError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
+  const apiError = toApiError(error);
   if (res.headersSent) {
     if (!res.writableEnded) res.destroy(); // mid-body: only a reset tells the client
     return;
   }
-  const { status, body } = messagesError(error);
-  sendJson(res, status, body, { ...headers, ...error.headers });
+  const { status, body } = messagesError(apiError);
+  sendJson(res, status, body, { ...headers, ...apiError.headers });
 }
