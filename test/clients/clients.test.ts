@@ -70,7 +70,7 @@ function assertMidStreamFailureReported(file: string, o: Outcome): void {
   assert.ok(!looksLikeCrash(o.stderr), `${file}: no stack trace\n${o.stderr}`);
 }
 
-const TS_SNIPPETS = ['openai-typed.ts', 'openai-augmented.ts', 'vercel-ai.ts', 'langchain.ts'];
+const TS_SNIPPETS = ['openai-typed.ts', 'openai-augmented.ts', 'vercel-ai.ts', 'langchain.ts', 'anthropic-messages.ts', 'openai-responses.ts'];
 const PY_SNIPPETS = [
   { file: 'openai_extra_body.py', module: 'openai', streams: true },
   { file: 'requests_provider.py', module: 'requests', streams: false },
