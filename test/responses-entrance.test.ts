@@ -352,6 +352,40 @@ describe('POST /v1/responses', () => {
   });
 });
 
+describe('the Responses API against the Anthropic upstream', () => {
+  test('the official openai SDK: text, stream, a function call round trip, an image and a JSON schema answer', async () => {
+    const { startAnthropicFake } = await import('./fakes/anthropic-fake.js');
+    const anthropic = await startAnthropicFake({
+      apiKey: 'anthropic-key',
+      // A request with tools and no tool result yet gets the recorded tool_use; everything else the recorded text
+      // (or, for the forced JSON tool, its input).
+      behaviour: (request) => {
+        const body = request.body as { tools?: Array<{ name: string }>; messages?: Array<{ content: unknown }> };
+        const asksTool = (body.tools ?? []).some((tool) => tool.name === 'get_weather');
+        const answered = JSON.stringify(body.messages ?? []).includes('tool_result');
+        return asksTool && !answered ? { kind: 'tool' } : { kind: 'ok' };
+      },
+      toolInput: { answer: 'blue' },
+    });
+    const gateway = await startGateway({ env: { ANTHROPIC_BASE_URL: anthropic.url, ANTHROPIC_API_KEY: 'anthropic-key', INTERFERENCE_RETRIES: '0' } });
+    try {
+      const out = (await runSdkClient(gateway, 'anthropic')) as Record<string, Record<string, unknown> | string>;
+      assert.deepEqual((out.create as Record<string, unknown>).status, 'completed');
+      assert.equal((out.create as Record<string, unknown>).provider, 'Anthropic');
+      assert.deepEqual(out.stream, { status: 'completed', same: true });
+      assert.deepEqual(out.tool, { name: 'get_weather', status: 'completed', answered: true });
+      assert.equal(out.image, 'completed');
+      assert.deepEqual(out.json, { answer: 'blue' });
+      // The tool result reached Anthropic as a tool_result block after its tool_use.
+      const withResult = anthropic.accepted.find((request) => JSON.stringify(request.body).includes('tool_result'));
+      assert.ok(withResult !== undefined, 'the tool result reached the upstream');
+    } finally {
+      await gateway.close();
+      await anthropic.close();
+    }
+  });
+});
+
 describe('the Responses API against the embedded model', () => {
   let gateway: Gateway;
   before(async () => {
