@@ -468,3 +468,30 @@ describe("the app's own errors on Anthropic's paths", () => {
     }
   });
 });
+
+describe('count_tokens with a provider that can count', () => {
+  test('the embedded model counts by tokenizing: counts move exactly as the prompt_tokens of the messages it then writes', async () => {
+    const gateway = await startGateway();
+    try {
+      const measure = async (content: string) => {
+        const messages = [{ role: 'user', content }];
+        const counted = await gateway.post('/v1/messages/count_tokens', { provider: 'Local', model: '', messages });
+        assert.equal(counted.status, 200);
+        assert.equal(counted.headers.get('x-interference-warnings'), null, 'not an estimate');
+        assert.equal(counted.headers.get('x-interference-provider'), 'Local');
+        const { input_tokens: count } = (await counted.json()) as { input_tokens: number };
+        const message = await gateway.post('/v1/messages', { provider: 'Local', model: '', max_tokens: 3, messages });
+        const { usage } = (await message.json()) as { usage: { input_tokens: number } };
+        return { count, used: usage.input_tokens };
+      };
+      const short = await measure('Once upon a time');
+      const long = await measure('Once upon a time there was a little dog who liked to run in the park every day');
+      assert.ok(short.count > 0 && long.count > short.count);
+      // The generation meter may count a token of its own; the prompt's own tokens match one for one.
+      assert.equal(long.count - short.count, long.used - short.used);
+      assert.ok(Math.abs(short.count - short.used) <= 1, JSON.stringify(short));
+    } finally {
+      await gateway.close();
+    }
+  });
+});

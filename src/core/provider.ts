@@ -117,6 +117,8 @@ export interface Provider extends ProviderInfo {
   availability?(): Availability;
   /** Absent for image-only providers. */
   chat?(call: ChatCall): Promise<ChatResult>;
+  /** The exact number of prompt tokens the request would use, where the provider can count (the embedded model). */
+  countTokens?(request: ChatRequest, signal: AbortSignal): Promise<number>;
   /** Absent for providers that make no images. */
   images?(call: ImageCall): Promise<ImageResult>;
   /** Release sockets, models, timers. */

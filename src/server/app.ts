@@ -69,7 +69,7 @@ export function createApp(options: AppOptions): App {
   const chat = createChatRoute(chatOptions);
   // The other entrance dialects run the same chat operation.
   const messages = createMessagesRoute(chatOptions);
-  const countTokens = createCountTokensRoute({ maxBodyBytes, bodyTimeoutMs, maxMessages: options.maxMessages });
+  const countTokens = createCountTokensRoute(chatOptions);
   const responseStore = new ResponseStore(1000, 3_600_000);
   const responses = createResponsesRoute({ ...chatOptions, store: responseStore });
   const getResponse = createGetResponseRoute(responseStore);

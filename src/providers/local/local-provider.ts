@@ -11,7 +11,7 @@ import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel } from 'node
 import { chatParamsWithout } from '../../core/params.js';
 import { UpstreamError } from '../../core/errors.js';
 import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
-import type { ChatChunk, FinishReason, Usage } from '../../core/types.js';
+import type { ChatChunk, ChatRequest, FinishReason, Usage } from '../../core/types.js';
 import { classifyModelSource, localPathOf, missingModelMessage, modelIdFromSource, resolveModelSource } from './model-source.js';
 import { countPromptTokens, MAX_CHARS_PER_TOKEN, planPrompt, promptChars, sampling, type PromptPlan, type Sampling } from './prompt.js';
 import { SequencePool, type Lease } from './sequence-pool.js';
@@ -360,6 +360,15 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       // Once loaded, the file no longer matters (and automatic routing asks on every request: no disk check then).
       if (!loaded && kind === 'path' && !existsSync(localPathOf(options.model))) return { ok: false, reason: missingModelMessage(localPathOf(options.model)) };
       return { ok: true };
+    },
+
+    async countTokens(request: ChatRequest, signal: AbortSignal): Promise<number> {
+      if (closed) throw shuttingDown();
+      const engine = await untilAborted(load(), signal);
+      const chars = promptChars(request.messages);
+      // Beyond the context it cannot run anyway; the length alone says so, without tokenizing megabytes.
+      if (chars > engine.context.contextSize * MAX_CHARS_PER_TOKEN) return Math.ceil(chars / MAX_CHARS_PER_TOKEN);
+      return countPromptTokens(engine.model, planPrompt(engine.lib, engine.model, request.messages));
     },
 
     async chat(call: ChatCall): Promise<ChatResult> {

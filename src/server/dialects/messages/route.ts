@@ -94,14 +94,35 @@ export function createMessagesRoute(options: ChatRouteOptions) {
  * counting operation), so N is an estimate for every model: the characters of the translated
  * request's text, tool definitions and image references over 4, said so in `x-interference-warnings`.
  */
-export function createCountTokensRoute(options: Pick<ChatRouteOptions, 'maxBodyBytes' | 'bodyTimeoutMs' | 'maxMessages'>) {
+/**
+ * POST /v1/messages/count_tokens: the exact count from the provider that would answer, where it can
+ * count (the embedded model tokenizes the prompt as it would run it); else an estimate, said so in
+ * `x-interference-warnings`. No upstream is called.
+ */
+export function createCountTokensRoute(options: Pick<ChatRouteOptions, 'registry' | 'maxBodyBytes' | 'bodyTimeoutMs' | 'maxMessages'>) {
   return async function countTokens(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     await answeringErrors(res, context, async () => {
       const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
       // count_tokens takes no max_tokens: any value passes the shared validation.
-      const { request } = messagesToChat({ ...body, max_tokens: 1, stream: false }, options.maxMessages);
-      const headers = { ...context.headers, 'x-interference-warnings': warningsHeader(['token count is an estimate (characters / 4)']) };
-      sendJson(res, 200, { input_tokens: estimateTokens(request) }, headers);
+      const { request, provider, apiKey } = messagesToChat({ ...body, max_tokens: 1, stream: false }, options.maxMessages);
+      const plan = planChat(options.registry, { provider: provider ?? context.query.get('provider') ?? undefined, apiKey, request });
+      const attempt = plan.attempts.find((candidate) => candidate.blocked === null);
+      const counter = attempt?.entry.provider;
+      let why = 'token count is an estimate (characters / 4)';
+      if (attempt !== undefined && counter?.countTokens !== undefined) {
+        const client = abortOnClientClose(res);
+        try {
+          const count = await counter.countTokens({ ...request, model: attempt.model }, client.signal);
+          sendJson(res, 200, { input_tokens: count }, { ...context.headers, 'x-interference-provider': counter.id });
+          return;
+        } catch (error) {
+          if (!(error instanceof UpstreamError) || client.signal.aborted) throw error;
+          why = `${why}: ${counter.id} could not count (${error.message})`;
+        } finally {
+          client.detach();
+        }
+      }
+      sendJson(res, 200, { input_tokens: estimateTokens(request) }, { ...context.headers, 'x-interference-warnings': warningsHeader([why]) });
     });
   };
 }
