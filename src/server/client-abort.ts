@@ -27,11 +27,17 @@ export const shuttingDown = (): ApiError =>
  * Ends a request at shutdown: its stream gets an error event and `[DONE]`, a request still waiting
  * a 503; then its upstream work is cancelled.
  */
-export function cutRequest(res: ServerResponse, context: RequestContext, writer: Pick<SseWriter, 'fail'> | undefined, abort: (reason: unknown) => void): void {
+export function cutRequest(
+  res: ServerResponse,
+  context: RequestContext,
+  writer: Pick<SseWriter, 'fail'> | undefined,
+  abort: (reason: unknown) => void,
+  send: (res: ServerResponse, error: ApiError, headers: Record<string, string>) => void = sendError,
+): void {
   context.cut = true;
   const error = shuttingDown();
   if (writer !== undefined) writer.fail(error);
-  else if (!res.headersSent) sendError(res, error, context.headers);
+  else if (!res.headersSent) send(res, error, context.headers);
   abort(new UpstreamError('aborted', 'the gateway is shutting down'));
 }
 

@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, UpstreamError } from '../../../core/errors.js';
-import { planChat, runChat, type ChatOutcome } from '../../../core/router.js';
+import { planChat } from '../../../core/router.js';
 import type { ChatRequest } from '../../../core/types.js';
 import { readJsonObject } from '../../body.js';
-import { abortOnClientClose, noteFailure, shuttingDown } from '../../client-abort.js';
-import { observerFor, type RequestContext } from '../../context.js';
-import { answerHeaders, unknownProvidersHeader, warningsHeader } from '../../headers.js';
+import { runChatRequest, writeStream, type DialectEvent } from '../../chat-request.js';
+import { abortOnClientClose } from '../../client-abort.js';
+import type { RequestContext } from '../../context.js';
+import { answerHeaders, warningsHeader } from '../../headers.js';
 import { sendJson, toApiError } from '../../respond.js';
 import type { ChatRouteOptions } from '../../routes/chat.js';
 import { SseWriter } from '../../sse.js';
 import { messagesToChat } from './request.js';
-import { completionToMessage, messagesError, messagesSse, MessagesStream } from './response.js';
+import { completionToMessage, messagesError, messagesSse, MessagesStream, type MessagesEvent } from './response.js';
 
 /** A stream quiet this long gets a `ping` event, as Anthropic's own streams do. */
 const pingMs = 15_000;
@@ -27,73 +28,35 @@ export function createMessagesRoute(options: ChatRouteOptions) {
       const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
       const input = messagesToChat(body, options.maxMessages);
       const provider = pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined;
-      const plan = planChat(options.registry, { provider, apiKey: input.apiKey, request: input.request });
-      if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
-
-      const client = abortOnClientClose(res);
-      let writer: SseWriter | undefined;
-      // Shutdown: an error event when the stream has started, else a 529 in Anthropic's shape.
-      options.admission.admit(res, () => {
-        context.cut = true;
-        if (writer !== undefined) writer.fail(shuttingDown());
-        else sendMessagesError(res, shuttingDown(), context.headers);
-        client.abort(new UpstreamError('aborted', 'the gateway is shutting down'));
-      });
-      let outcome: ChatOutcome;
-      try {
-        outcome = await runChat(plan, input.request, client.signal, options.policy, observerFor(context));
-      } catch (error) {
-        client.detach();
-        if (noteFailure(context, error)) return;
-        throw error;
-      }
+      // A shutdown answers in Anthropic's shape: an error event once the stream started, else a 529.
+      const running = await runChatRequest(options, res, context, { provider, apiKey: input.apiKey, request: input.request }, sendMessagesError);
+      if (running === undefined) return;
+      const { outcome } = running;
       const headers = answerHeaders(context, outcome);
       // The client's own model name, as Anthropic echoes it (the answering one is in the headers).
       const model =
         input.request.model === '' ? (outcome.type === 'completion' ? outcome.completion.model : (outcome.head[0]?.model ?? '')) : input.request.model;
       if (outcome.type === 'completion') {
-        client.detach();
+        running.detach();
         sendJson(res, 200, completionToMessage(outcome.completion, model), headers);
         return;
       }
-      writer = new SseWriter(res, headers, messagesSse);
+      const writer = new SseWriter(res, headers, messagesSse);
+      running.streamTo(writer);
       const stream = new MessagesStream(model);
-      const ping = setInterval(() => writer?.send({ type: 'ping' }, 'ping'), pingMs);
+      const named = (events: Iterable<MessagesEvent>): DialectEvent[] => [...events].map((event) => ({ data: event, event: event.type }));
+      // Anthropic's keep-alive while a long answer is on its way.
+      const ping = setInterval(() => writer.send({ type: 'ping' }, 'ping'), pingMs);
       ping.unref();
       try {
-        for (const chunk of outcome.head) for (const event of stream.push(chunk)) await writer.send(event, event.type);
-        if (writer.closed) return;
-        for (;;) {
-          const next = await outcome.rest.next();
-          if (next.done === true) break;
-          for (const event of stream.push(next.value)) {
-            const backpressure = writer.send(event, event.type);
-            if (backpressure !== undefined) await backpressure;
-          }
-          if (writer.closed) break;
-        }
-        for (const event of stream.finish()) writer.send(event, event.type);
-        writer.done();
-      } catch (error) {
-        if (!client.signal.aborted) {
-          const message = error instanceof Error ? error.message : String(error);
-          context.streamError = message;
-          writer.fail(new ApiError(502, `${outcome.provider} failed after the stream started: ${message}`, { code: 'upstream_stream_error' }));
-        }
+        await writeStream(running, writer, context, (chunk) => named(stream.push(chunk)), { finish: () => named(stream.finish()) });
       } finally {
         clearInterval(ping);
-        client.detach();
-        await outcome.rest.return?.().catch(() => undefined);
       }
     });
   };
 }
 
-/**
- * POST /v1/messages/count_tokens: `{"input_tokens": N}`. No provider is asked (the core has no
- * counting operation), so N is an estimate for every model: the characters of the translated
- * request's text, tool definitions and image references over 4, said so in `x-interference-warnings`.
- */
 /**
  * POST /v1/messages/count_tokens: the exact count from the provider that would answer, where it can
  * count (the embedded model tokenizes the prompt as it would run it); else an estimate, said so in
