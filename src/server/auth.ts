@@ -12,7 +12,7 @@ export function createGatewayAuth(key: string | undefined): ((req: IncomingMessa
   return function authorize(req: IncomingMessage): void {
     const presented = presentedKey(req);
     if (presented === undefined) {
-      throw new ApiError(401, 'This gateway needs its API key: send "Authorization: Bearer <key>" or "x-api-key: <key>".', {
+      throw new ApiError(401, 'This gateway needs its API key: send "Authorization: Bearer <key>", "x-api-key: <key>" or "g4f-api-key: <key>".', {
         type: 'authentication_error',
         code: 'missing_api_key',
         headers: { 'www-authenticate': 'Bearer' },
@@ -34,8 +34,11 @@ function presentedKey(req: IncomingMessage): string | undefined {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (match !== null) return match[1];
   }
-  const apiKey = req.headers['x-api-key'];
-  if (typeof apiKey === 'string' && apiKey !== '') return apiKey.trim();
+  // `x-api-key` (Anthropic's SDKs) and `g4f-api-key` (gpt4free's clients) carry the same key.
+  for (const name of ['x-api-key', 'g4f-api-key']) {
+    const value = req.headers[name];
+    if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  }
   return undefined;
 }
 

@@ -130,6 +130,9 @@ interface ModelView {
   owned_by: string;
   providers: string[];
   image: boolean;
+  /** gpt4free's clients read these two: `chat` or `image`, and whether it takes images in messages. */
+  type: 'chat' | 'image';
+  vision: boolean;
   available: boolean;
 }
 
@@ -139,18 +142,29 @@ function modelIndex(registry: Registry): Map<string, ModelView> {
   for (const entry of registry.all()) {
     const provider = entry.provider;
     const configured = registry.readiness(entry).configured;
-    const add = (id: string, image: boolean): void => {
+    const add = (id: string, image: boolean, target = id): void => {
       let view = index.get(id);
       if (view === undefined) {
-        view = { id, object: 'model', created: 0, owned_by: provider.id, providers: [], image, available: false };
+        view = {
+          id,
+          object: 'model',
+          created: 0,
+          owned_by: provider.id,
+          providers: [],
+          image,
+          type: image ? 'image' : 'chat',
+          vision: false,
+          available: false,
+        };
         index.set(id, view);
       }
       if (!view.providers.includes(provider.id)) view.providers.push(provider.id);
       view.available ||= configured;
+      view.vision ||= !image && provider.visionModels.includes(target);
     };
     for (const model of provider.models) add(model, false);
     for (const model of provider.imageModels) add(model, true);
-    for (const alias of Object.keys(provider.aliases)) add(alias, provider.imageModels.includes(provider.aliases[alias] ?? ''));
+    for (const [alias, target] of Object.entries(provider.aliases)) add(alias, provider.imageModels.includes(target), target);
   }
   return index;
 }

@@ -64,9 +64,18 @@ export function createImagesRoute(options: ImagesRouteOptions) {
 
 /** `http://<Host>` from the request, or the socket's own address when the Host header is odd. */
 function baseUrlOf(req: IncomingMessage): string {
-  const host = req.headers.host;
-  const proto = req.headers['x-forwarded-proto'] === 'https' ? 'https' : 'http';
+  // Behind a reverse proxy the client's host and scheme are in X-Forwarded-Host/-Proto (the first of a list).
+  const forwardedHost = first(req.headers['x-forwarded-host']);
+  const host = forwardedHost ?? req.headers.host;
+  const proto = first(req.headers['x-forwarded-proto']) === 'https' ? 'https' : 'http';
   if (typeof host === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(host)) return `${proto}://${host}`;
   const address = req.socket.localAddress ?? '127.0.0.1';
   return `http://${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort ?? 80}`;
+}
+
+/** The first value of a header that may be repeated or a comma list (`a, b`). */
+function first(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  const head = text?.split(',')[0]?.trim();
+  return head === undefined || head === '' ? undefined : head;
 }
