@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startOpenAIImagesFake, type OpenAIImagesFake } from './fakes/image-fakes.js';
+import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
 import { startGateway, type Gateway } from './support/gateway.js';
 
 describe('gpt4free compatibility', () => {
@@ -58,5 +59,74 @@ describe('gpt4free compatibility', () => {
     assert.equal(response.status, 200);
     const body = (await response.json()) as { data: Array<{ url: string }> };
     assert.match(body.data[0]?.url ?? '', /^https:\/\/gw\.example\.com\/images\/[0-9a-f]{32}\.\w+$/);
+  });
+
+  describe('chat as gpt4free users write it', () => {
+    let mistral: Fake;
+    let chatGateway: Gateway;
+    const png = 'data:image/png;base64,iVBORw0KGgo=';
+    before(async () => {
+      mistral = await startOpenAICompatibleFake({ reply: 'I see a picture.', apiKey: 'mistral-key' });
+      chatGateway = await startGateway({ env: { MISTRAL_BASE_URL: mistral.url, MISTRAL_API_KEY: 'mistral-key' } });
+    });
+    after(async () => {
+      await chatGateway.close();
+      await mistral.close();
+    });
+    const lastUserContent = () => ((mistral.requests.at(-1)?.body as { messages: Array<{ role: string; content: unknown }> }).messages.at(-1) ?? {}).content;
+
+    test('vision through images, image and media reaches the upstream as image_url parts on the last user message', async () => {
+      const base = { provider: 'Mistral', model: 'pixtral-large-latest', messages: [{ role: 'user', content: 'What is this?' }] };
+      const withImages = await chatGateway.post('/v1/chat/completions', { ...base, images: [[png, 'a.png'], 'https://example.com/b.png'] });
+      assert.equal(withImages.status, 200);
+      assert.deepEqual(lastUserContent(), [
+        { type: 'text', text: 'What is this?' },
+        { type: 'image_url', image_url: { url: png } },
+        { type: 'image_url', image_url: { url: 'https://example.com/b.png' } },
+      ]);
+      assert.equal((await chatGateway.post('/v1/chat/completions', { ...base, image: png, image_name: 'a.png' })).status, 200);
+      assert.deepEqual(lastUserContent(), [
+        { type: 'text', text: 'What is this?' },
+        { type: 'image_url', image_url: { url: png } },
+      ]);
+      assert.equal((await chatGateway.post('/v1/chat/completions', { ...base, media: [[png, 'a.png']] })).status, 200);
+      const bad = await chatGateway.post('/v1/chat/completions', { ...base, images: ['file:///etc/passwd'] });
+      assert.equal(bad.status, 400);
+      assert.equal(((await bad.json()) as { error: { param: string } }).error.param, 'images[0]');
+      // Only providers with vision: the embedded model has none.
+      const local = await chatGateway.post('/v1/chat/completions', { provider: 'Local', messages: [{ role: 'user', content: 'What?' }], images: [png] });
+      assert.equal(local.status, 400);
+      assert.match(((await local.json()) as { error: { message: string } }).error.message, /vision/);
+    });
+
+    test('a provider id as model means that provider with its default model', async () => {
+      const response = await chatGateway.post('/v1/chat/completions', { model: 'Mistral', messages: [{ role: 'user', content: 'Hi' }] });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('x-interference-provider'), 'Mistral');
+      assert.equal((mistral.requests.at(-1)?.body as { model: string }).model, 'mistral-small-latest');
+    });
+
+    test('gpt4free fields we do not act on are accepted, not forwarded, and named in x-interference-warnings', async () => {
+      const fields = {
+        web_search: true,
+        conversation_id: 'c-1',
+        proxy: 'http://127.0.0.1:9',
+        timeout: 30,
+        history_disabled: true,
+        auto_continue: true,
+        download_media: false,
+      };
+      const response = await chatGateway.post('/v1/chat/completions', {
+        provider: 'Mistral',
+        model: 'mistral-small-latest',
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...fields,
+      });
+      assert.equal(response.status, 200);
+      const warnings = response.headers.get('x-interference-warnings') ?? '';
+      for (const field of Object.keys(fields)) assert.match(warnings, new RegExp(`${field} is not supported by Mistral and was not sent`));
+      const sent = mistral.requests.at(-1)?.body as Record<string, unknown>;
+      for (const field of Object.keys(fields)) assert.equal(sent[field], undefined, field);
+    });
   });
 });

@@ -26,12 +26,14 @@ export type ChatOutcome = (
 
 /** The chat operation's plan: the `provider` field parsed, the providers ordered, the request's features checked. */
 export function planChat(registry: Registry, input: { provider: unknown; apiKey: unknown; request: ChatRequest }): Plan {
-  return planAttempts(registry, {
-    preference: parseProviderField(input.provider),
-    model: input.request.model,
-    apiKey: input.apiKey,
-    needs: requiredFeatures(input.request),
-  });
+  let { provider } = input;
+  let model = input.request.model;
+  // gpt4free's way: a provider id as `model`, and no `provider`, means that provider with its default model.
+  if ((provider === undefined || provider === null || provider === '') && model !== '' && registry.find(model) !== undefined) {
+    provider = model;
+    model = '';
+  }
+  return planAttempts(registry, { preference: parseProviderField(provider), model, apiKey: input.apiKey, needs: requiredFeatures(input.request) });
 }
 
 /**

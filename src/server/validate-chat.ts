@@ -46,6 +46,7 @@ export function validateChatBody(body: Record<string, unknown>, maxMessages = Nu
   if (rest.response_format !== undefined && rest.response_format !== null && !isObject(rest.response_format)) {
     throw invalidRequest('response_format must be an object like {"type": "json_object"}', 'response_format');
   }
+  attachGpt4freeImages(rest as ChatRequest & Record<string, unknown>);
   return { request: rest as ChatRequest, provider, apiKey };
 }
 
@@ -101,4 +102,37 @@ function integerIn(record: Record<string, unknown>, key: string, min: number, ma
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidRequest(`${key} must be an integer from ${min} to ${max}`, key);
   }
+}
+
+/** Most images one request may attach through gpt4free's fields. */
+const maxGpt4freeImages = 16;
+
+/**
+ * gpt4free's vision fields, `image` (one data URI, named by `image_name`), `images` and `media` (lists
+ * of `[data_uri, name]` pairs, data URIs or URLs), become OpenAI `image_url` parts on the last user
+ * message, as gpt4free does: never dropped silently. Each must be an image data URI or an http(s)
+ * URL (400 naming the field otherwise); their size is bounded by the request body's own cap.
+ */
+function attachGpt4freeImages(request: ChatRequest & Record<string, unknown>): void {
+  const urls: string[] = [];
+  const take = (value: unknown, param: string): void => {
+    if (typeof value !== 'string' || !/^(data:image\/[\w.+-]+;base64,|https?:\/\/)/i.test(value)) {
+      throw invalidRequest(`${param} must be an image as a data URI (data:image/...;base64,...) or an http(s) URL`, param);
+    }
+    urls.push(value);
+  };
+  if (request.image !== undefined && request.image !== null) take(request.image, 'image');
+  for (const field of ['images', 'media'] as const) {
+    const list = request[field];
+    if (list === undefined || list === null) continue;
+    if (!Array.isArray(list)) throw invalidRequest(`${field} must be a list of images: [data_uri, name] pairs, data URIs or URLs`, field);
+    if (list.length > maxGpt4freeImages) throw invalidRequest(`${field} has ${list.length} images; at most ${maxGpt4freeImages}`, field);
+    list.forEach((item: unknown, index) => take(Array.isArray(item) ? item[0] : item, `${field}[${index}]`));
+  }
+  for (const field of ['image', 'image_name', 'images', 'media']) delete request[field];
+  if (urls.length === 0) return;
+  const last = [...request.messages].reverse().find((message) => message.role === 'user');
+  if (last === undefined) throw invalidRequest('images need a user message to go with', 'messages');
+  const parts = typeof last.content === 'string' ? [{ type: 'text', text: last.content }] : Array.isArray(last.content) ? last.content : [];
+  last.content = [...parts, ...urls.map((url) => ({ type: 'image_url', image_url: { url } }))];
 }
