@@ -129,4 +129,48 @@ describe('gpt4free compatibility', () => {
       for (const field of Object.keys(fields)) assert.equal(sent[field], undefined, field);
     });
   });
+
+  describe('the per-provider base URL, /api/{provider}', () => {
+    let mistral: Fake;
+    let scoped: Gateway;
+    before(async () => {
+      mistral = await startOpenAICompatibleFake({ reply: 'Scoped.', apiKey: 'mistral-key' });
+      scoped = await startGateway({
+        env: { MISTRAL_BASE_URL: mistral.url, MISTRAL_API_KEY: 'mistral-key', OPENAIAPI_BASE_URL: `${images.url}/v1`, OPENAIAPI_API_KEY: 'sk-images' },
+      });
+    });
+    after(async () => {
+      await scoped.close();
+      await mistral.close();
+    });
+
+    test('models, images and chat (with a conversation id) under /api/{provider}, also under /v1; unknown paths and providers are 404s', async () => {
+      for (const path of ['/api/Mistral/models', '/api/Mistral/v1/models', '/api/mistral/models']) {
+        const list = (await (await scoped.get(path)).json()) as { data: Array<{ id: string; providers: string[]; type: string }> };
+        assert.ok(list.data.length > 0, path);
+        assert.ok(
+          list.data.every((model) => model.providers.length === 1 && model.providers[0] === 'Mistral' && model.type === 'chat'),
+          path,
+        );
+      }
+      const unknownProvider = await scoped.get('/api/Nope/models');
+      assert.equal(unknownProvider.status, 404);
+      assert.match(((await unknownProvider.json()) as { error: { message: string } }).error.message, /Provider "Nope" not found/);
+      assert.equal((await scoped.get('/api/Mistral/whatever')).status, 404);
+      assert.equal((await scoped.post('/api/Mistral/what/ever/else', {})).status, 404);
+
+      const image = await scoped.post('/api/OpenaiAPI/images/generations', { model: 'dall-e-2', prompt: 'a square', response_format: 'b64_json' });
+      assert.equal(image.status, 200);
+      assert.equal(image.headers.get('x-interference-provider'), 'OpenaiAPI');
+      assert.equal(
+        (await scoped.post('/api/OpenaiAPI/v1/images/generate', { model: 'dall-e-2', prompt: 'a square', response_format: 'b64_json' })).status,
+        200,
+      );
+
+      const chat = await scoped.post('/api/Mistral/conv-123/chat/completions', { model: 'mistral-small-latest', messages: [{ role: 'user', content: 'Hi' }] });
+      assert.equal(chat.status, 200);
+      assert.equal(chat.headers.get('x-interference-provider'), 'Mistral');
+      assert.match(chat.headers.get('x-interference-warnings') ?? '', /conversation id in the path is accepted and ignored/);
+    });
+  });
 });

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from './log.js';
 import { Admission } from './admission.js';
 import { createOriginPolicy } from './origin.js';
 import { sendError as sendOpenAIError, sendJson, toApiError } from './respond.js';
-import { getModel, getProvider, listModels, listProviders } from './routes/catalog.js';
+import { getModel, getProvider, listModels, listProviderModels, listProviders } from './routes/catalog.js';
 import { createCountTokensRoute, createMessagesRoute, sendMessagesError } from './dialects/messages/route.js';
 import { createGetResponseRoute, createResponsesRoute, ResponseStore } from './dialects/responses/index.js';
 import { createChatRoute } from './routes/chat.js';
@@ -98,6 +98,9 @@ export function createApp(options: AppOptions): App {
       'GET /v1/providers/{id}',
       'POST /v1/chat/completions',
       'POST /api/{provider}/chat/completions',
+      'POST /api/{provider}/{conversation_id}/chat/completions',
+      'GET /api/{provider}/models',
+      'POST /api/{provider}/images/generations',
       'POST /v1/messages',
       'POST /v1/messages/count_tokens',
       'POST /api/{provider}/messages',
@@ -128,19 +131,34 @@ export function createApp(options: AppOptions): App {
       handler: (_req, res, context, id) => getProvider(res, registry, policy.health, id, context.headers),
     },
     { method: 'POST', path: '/api/', prefix: true, handler: (req, res, context, rest) => providerScoped(rest, req, res, context) },
+    { method: 'GET', path: '/api/', prefix: true, handler: (_req, res, context, rest) => providerScopedGet(rest, res, context) },
     { method: 'GET', path: '/', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/v1', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/health', prefix: false, handler: (_req, res, context) => sendJson(res, 200, { status: 'ok' }, context.headers) },
   ];
 
-  /** POST /api/{provider}/chat/completions: the provider chosen by the path. */
+  /**
+   * POST /api/{provider}/...: gpt4free's per-provider base URL, the provider chosen by the path (also
+   * under `/v1`): chat completions (with gpt4free's optional conversation id before it, accepted and
+   * ignored), messages, responses and images. `rest` was decoded once already: no second decoding.
+   */
   function providerScoped(rest: string, req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     const dialect = /^([^/]+)\/(?:v1\/)?(messages|responses)$/.exec(rest);
     if (dialect !== null) return (dialect[2] === 'messages' ? messages : responses)(req, res, context, dialect[1] as string);
-    const match = /^([^/]+)\/(?:v1\/)?chat\/completions$/.exec(rest);
+    const image = /^([^/]+)\/(?:v1\/)?images\/(?:generations|generate)$/.exec(rest);
+    if (image !== null) return images(req, res, context, image[1] as string);
+    const match = /^([^/]+)\/(?:v1\/|([^/]+)\/)?chat\/completions$/.exec(rest);
     if (match === null) throw notFound(`/api/${rest}`);
-    // `rest` was decoded once already (a literal `%` may be in it): no second decoding.
+    if (match[2] !== undefined)
+      context.headers['x-interference-warnings'] = 'the conversation id in the path is accepted and ignored: send the whole conversation in messages';
     return chat(req, res, context, match[1] as string);
+  }
+
+  /** GET /api/{provider}/models (also under `/v1`): that provider's models, each with its type. */
+  function providerScopedGet(rest: string, res: ServerResponse, context: RequestContext): void {
+    const match = /^([^/]+)\/(?:v1\/)?models\/?$/.exec(rest);
+    if (match === null) throw notFound(`/api/${rest}`);
+    listProviderModels(res, registry, match[1] as string, context.headers);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {

@@ -40,9 +40,12 @@ export function answerHeaders(
     'x-interference-attempts': describeAttempts(outcome.attempts),
     'x-interference-overhead-ms': overheadMs(context),
   };
-  if (outcome.warnings !== undefined && outcome.warnings.length > 0) {
-    context.warnings = [...outcome.warnings];
-    headers['x-interference-warnings'] = warningsHeader(outcome.warnings);
+  // Warnings the route noted before the operation ran (in the context's headers) come first.
+  const noted = context.headers['x-interference-warnings'];
+  const warnings = [...(noted === undefined ? [] : [noted]), ...(outcome.warnings ?? [])];
+  if (warnings.length > 0) {
+    context.warnings = warnings;
+    headers['x-interference-warnings'] = warningsHeader(warnings);
   }
   return headers;
 }

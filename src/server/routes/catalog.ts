@@ -2,7 +2,7 @@ import { hasFeature } from '../../core/features.js';
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../../core/errors.js';
 import type { HealthBook } from '../../core/health.js';
-import type { Registry, RegistryEntry } from '../../core/registry.js';
+import { Registry, type RegistryEntry } from '../../core/registry.js';
 import { sendJson } from '../respond.js';
 
 /** GET /v1/providers, /v1/providers/{id}, /v1/models, /v1/models/{id}: read-only views of the registry. */
@@ -99,12 +99,7 @@ export function listProviders(res: ServerResponse, registry: Registry, health: H
 
 export function getProvider(res: ServerResponse, registry: Registry, health: HealthBook, id: string, headers: Record<string, string>): void {
   const entry = registry.find(id);
-  if (entry === undefined) {
-    const suggestions = registry.suggest(id);
-    const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.join(', ')}?` : '';
-    const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
-    throw new ApiError(404, `Provider ${JSON.stringify(shown)} not found.${hint}`, { param: 'provider', code: 'provider_not_found' });
-  }
+  if (entry === undefined) throw providerNotFound(registry, id);
   const provider = entry.provider;
   sendJson(
     res,
@@ -171,6 +166,22 @@ function modelIndex(registry: Registry): Map<string, ModelView> {
 
 export function listModels(res: ServerResponse, registry: Registry, headers: Record<string, string>): void {
   sendJson(res, 200, { object: 'list', data: [...modelIndex(registry).values()] }, headers);
+}
+
+/** A 404 naming the unknown provider, with close ids. */
+function providerNotFound(registry: Registry, id: string): ApiError {
+  const suggestions = registry.suggest(id);
+  const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.join(', ')}?` : '';
+  const shown = id.length > 64 ? `${id.slice(0, 64)}…` : id;
+  return new ApiError(404, `Provider ${JSON.stringify(shown)} not found.${hint}`, { param: 'provider', code: 'provider_not_found' });
+}
+
+/** GET /api/{provider}/models: one provider's models and aliases (gpt4free's per-provider base URL), or a 404 naming it. */
+export function listProviderModels(res: ServerResponse, registry: Registry, id: string, headers: Record<string, string>): void {
+  const entry = registry.find(id);
+  if (entry === undefined) throw providerNotFound(registry, id);
+  const one = new Registry([entry], registry.options);
+  sendJson(res, 200, { object: 'list', data: [...modelIndex(one).values()] }, headers);
 }
 
 export function getModel(res: ServerResponse, registry: Registry, id: string, headers: Record<string, string>): void {

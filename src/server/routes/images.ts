@@ -25,10 +25,10 @@ export interface ImagesRouteOptions {
 
 /** POST /v1/images/generate and /v1/images/generations: one handler, the chat routes' provider selection and failover. */
 export function createImagesRoute(options: ImagesRouteOptions) {
-  return async function images(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
+  return async function images(req: IncomingMessage, res: ServerResponse, context: RequestContext, pathProvider?: string): Promise<void> {
     const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs));
     const plan = planImages(options.registry, {
-      provider: input.provider ?? context.query.get('provider') ?? undefined,
+      provider: pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined,
       apiKey: input.apiKey,
       request: input.request,
     });
