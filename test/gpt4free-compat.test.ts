@@ -173,4 +173,77 @@ describe('gpt4free compatibility', () => {
       assert.match(chat.headers.get('x-interference-warnings') ?? '', /conversation id in the path is accepted and ignored/);
     });
   });
+
+  describe('Authorization: Bearer as the provider key, the way gpt4free clients send it', () => {
+    let keyless: Fake;
+    let keyed: Fake;
+    let other: Fake;
+    let open: Gateway;
+    before(async () => {
+      keyless = await startOpenAICompatibleFake({ reply: 'keyless' });
+      keyed = await startOpenAICompatibleFake({ reply: 'keyed' });
+      other = await startOpenAICompatibleFake({ reply: 'other' });
+      open = await startGateway({
+        config: {
+          providers: [
+            { id: 'NoKey', api: 'openai', baseUrl: keyless.url, models: ['m'] },
+            { id: 'HasKey', api: 'openai', baseUrl: keyed.url, models: ['m'], apiKey: 'server-key' },
+            { id: 'Other', api: 'openai', baseUrl: other.url, models: ['m'] },
+          ],
+        },
+      });
+    });
+    after(async () => {
+      await open.close();
+      await Promise.all([keyless.close(), keyed.close(), other.close()]);
+    });
+    const ask = (body: Record<string, unknown>) =>
+      open.post(
+        '/v1/chat/completions',
+        { model: 'm', messages: [{ role: 'user', content: 'Hi' }], ...body },
+        { headers: { authorization: 'Bearer client-key' } },
+      );
+    const sentKey = (fake: Fake) => fake.requests.at(-1)?.headers.authorization;
+
+    test('used for the one provider named that has no server key; never otherwise', async () => {
+      assert.equal((await ask({ provider: 'NoKey' })).status, 200);
+      assert.equal(sentKey(keyless), 'Bearer client-key', 'one provider named, no server key: the client key');
+      assert.equal((await ask({ provider: 'HasKey' })).status, 200);
+      assert.equal(sentKey(keyed), 'Bearer server-key', "the server's key wins");
+      assert.equal((await ask({ provider: 'NoKey', api_key: 'body-key' })).status, 200);
+      assert.equal(sentKey(keyless), 'Bearer body-key', 'api_key in the body wins');
+      assert.equal((await ask({ provider: 'NoKey Other' })).status, 200);
+      assert.equal(sentKey(keyless), undefined, 'two providers named: no one gets it');
+      assert.equal((await ask({})).status, 200);
+      assert.ok(
+        [keyless, other].every((fake) => sentKey(fake) === undefined),
+        'automatic routing: no one gets it',
+      );
+      const path = await open.post(
+        '/api/NoKey/chat/completions',
+        { model: 'm', messages: [{ role: 'user', content: 'Hi' }] },
+        { headers: { authorization: 'Bearer path-key' } },
+      );
+      assert.equal(path.status, 200);
+      assert.equal(sentKey(keyless), 'Bearer path-key', 'the provider named by the /api/ path');
+    });
+
+    test('with a gateway key, Bearer is the gateway key and goes to no provider', async () => {
+      const guarded = await startGateway({
+        env: { INTERFERENCE_API_KEY: 'gw-key-0123456789' },
+        config: { providers: [{ id: 'NoKey', api: 'openai', baseUrl: keyless.url, models: ['m'] }] },
+      });
+      try {
+        const response = await guarded.post(
+          '/v1/chat/completions',
+          { provider: 'NoKey', model: 'm', messages: [{ role: 'user', content: 'Hi' }] },
+          { headers: { authorization: 'Bearer gw-key-0123456789' } },
+        );
+        assert.equal(response.status, 200);
+        assert.equal(sentKey(keyless), undefined);
+      } finally {
+        await guarded.close();
+      }
+    });
+  });
 });

@@ -11,8 +11,14 @@ export interface ImagesOutcome {
 }
 
 /** The images operation's plan: the `provider` field parsed, the image providers ordered. */
-export function planImages(registry: Registry, input: { provider: unknown; apiKey: unknown; request: ImageRequest }): Plan {
-  return planAttempts(registry, { preference: parseProviderField(input.provider), model: input.request.model, apiKey: input.apiKey, capability: 'images' });
+export function planImages(registry: Registry, input: { provider: unknown; apiKey: unknown; request: ImageRequest; bearer?: string | undefined }): Plan {
+  return planAttempts(registry, {
+    preference: parseProviderField(input.provider),
+    model: input.request.model,
+    apiKey: input.apiKey,
+    capability: 'images',
+    ...(input.bearer === undefined ? {} : { bearer: input.bearer }),
+  });
 }
 
 /**

@@ -25,7 +25,7 @@ export type ChatOutcome = (
 };
 
 /** The chat operation's plan: the `provider` field parsed, the providers ordered, the request's features checked. */
-export function planChat(registry: Registry, input: { provider: unknown; apiKey: unknown; request: ChatRequest }): Plan {
+export function planChat(registry: Registry, input: { provider: unknown; apiKey: unknown; request: ChatRequest; bearer?: string | undefined }): Plan {
   let { provider } = input;
   let model = input.request.model;
   // gpt4free's way: a provider id as `model`, and no `provider`, means that provider with its default model.
@@ -33,7 +33,13 @@ export function planChat(registry: Registry, input: { provider: unknown; apiKey:
     provider = model;
     model = '';
   }
-  return planAttempts(registry, { preference: parseProviderField(provider), model, apiKey: input.apiKey, needs: requiredFeatures(input.request) });
+  return planAttempts(registry, {
+    preference: parseProviderField(provider),
+    model,
+    apiKey: input.apiKey,
+    needs: requiredFeatures(input.request),
+    ...(input.bearer === undefined ? {} : { bearer: input.bearer }),
+  });
 }
 
 /**

@@ -101,6 +101,21 @@ export interface PlanInput {
   capability?: Capability;
   /** Features the request uses (tools, vision, JSON mode, streaming): providers without one are skipped. */
   needs?: readonly Feature[];
+  /**
+   * The client's `Authorization: Bearer` token when the gateway has no key of its own (gpt4free's
+   * clients send the provider key there). Used only under the rule of `bearerKey`.
+   */
+  bearer?: string;
+}
+
+/**
+ * gpt4free's clients send the provider key as `Authorization: Bearer`. It is that provider's key only
+ * when exactly one provider was named, the body has no `api_key`, and the server has no key of its
+ * own for it (the server's key always wins over a client's dummy); it is never sent anywhere else.
+ */
+function bearerKey(input: PlanInput, entries: readonly RegistryEntry[], entry: RegistryEntry): string | undefined {
+  const noBodyKey = input.apiKey === undefined || input.apiKey === null || input.apiKey === '';
+  return input.bearer !== undefined && input.preference.single && entries.length === 1 && noBodyKey && entry.serverKey === undefined ? input.bearer : undefined;
 }
 
 export function planAttempts(registry: Registry, input: PlanInput): Plan {
@@ -148,7 +163,7 @@ export function planAttempts(registry: Registry, input: PlanInput): Plan {
   const keys = requestKeys(registry, input.apiKey, explicit && entries.length === 1);
   const attempts = entries.map((entry): Attempt => {
     const requestKey = typeof keys === 'string' ? keys : keys.get(entry);
-    const apiKey = requestKey ?? entry.serverKey;
+    const apiKey = requestKey ?? entry.serverKey ?? (explicit ? bearerKey(input, entries, entry) : undefined);
     const availability = entry.provider.availability?.();
     let blocked: Attempt['blocked'] = null;
     const missing = capability === 'chat' ? missingFeatures(entry.provider, needs) : [];

@@ -213,6 +213,11 @@ export function createApp(options: AppOptions): App {
       return;
     }
 
+    // Without a gateway key, a Bearer token may be the one provider's key (gpt4free's clients send it so).
+    if (authorize === undefined) {
+      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+      if (bearer !== undefined) context.clientBearer = bearer;
+    }
     if (authorize !== undefined && isProtected(path)) {
       try {
         authorize(req);

@@ -34,7 +34,7 @@ export async function runChatRequest(
   input: { provider: unknown; apiKey: unknown; request: ChatRequest },
   sendCutError: (res: ServerResponse, error: ApiError, headers: Record<string, string>) => void = sendError,
 ): Promise<ChatInFlight | undefined> {
-  const plan = planChat(options.registry, input);
+  const plan = planChat(options.registry, { ...input, bearer: context.clientBearer });
   if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
   const client = abortOnClientClose(res);
   let writer: Pick<SseWriter, 'fail'> | undefined;

@@ -17,6 +17,8 @@ export interface RequestContext {
   warnings?: string[];
   /** Milliseconds from the start of the answering attempt to its first content. */
   firstContentMs?: number;
+  /** The client's `Authorization: Bearer` token, only when the gateway has no key of its own (a provider key, under selection's rule). */
+  clientBearer?: string;
 }
 
 /**

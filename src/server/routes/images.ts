@@ -31,6 +31,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
       provider: pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined,
       apiKey: input.apiKey,
       request: input.request,
+      bearer: context.clientBearer,
     });
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
 
