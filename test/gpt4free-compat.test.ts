@@ -45,6 +45,27 @@ describe('gpt4free compatibility', () => {
     assert.ok(list.data.some((entry) => entry.type === 'chat' && entry.vision === false));
   });
 
+  test('images as gpt4free sends them: width and height, or an aspect ratio, reach the provider as its size', async () => {
+    // The size the provider was asked for (the OpenAI fake then judges it as OpenAI would); undefined when we refused first.
+    const sizeSent = async (fields: Record<string, unknown>) => {
+      const before = images.requests.length;
+      const response = await fetch(`${gateway.base}/images/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'g4f-api-key': key },
+        body: JSON.stringify({ provider: 'OpenaiAPI', model: 'dall-e-2', prompt: 'a red square', response_format: 'b64_json', ...fields }),
+      });
+      await response.body?.cancel();
+      return images.requests.length > before ? (images.requests.at(-1)?.body as { size?: string }).size : `refused ${response.status}`;
+    };
+    assert.equal(await sizeSent({ width: 512, height: 768 }), '512x768');
+    assert.equal(await sizeSent({ width: 512 }), '512x512');
+    assert.equal(await sizeSent({ aspect_ratio: '16:9' }), '1024x576');
+    assert.equal(await sizeSent({ aspect_ratio: '9:16' }), '576x1024');
+    assert.equal(await sizeSent({ width: 256, size: '1024x1024' }), '256x256', 'width and height win over size');
+    assert.equal(await sizeSent({ width: 'wide' }), 'refused 400');
+    assert.equal(await sizeSent({ aspect_ratio: 'tall' }), 'refused 400');
+  });
+
   test('image URLs follow X-Forwarded-Host and X-Forwarded-Proto behind a reverse proxy', async () => {
     const response = await fetch(`${gateway.base}/images/generate`, {
       method: 'POST',

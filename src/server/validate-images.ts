@@ -11,7 +11,7 @@ export interface ImagesInput {
 
 const passThrough = ['quality', 'style', 'background', 'output_format', 'user'] as const;
 
-/** Checks an images body (OpenAI's fields plus `provider`, `api_key`, `seed`, `negative_prompt`). */
+/** Checks an images body (OpenAI's fields plus `provider`, `api_key`, `seed`, `negative_prompt`, and gpt4free's `width`, `height`, `aspect_ratio`). */
 export function validateImagesBody(body: Record<string, unknown>): ImagesInput {
   const prompt = body.prompt;
   if (prompt === undefined) throw invalidRequest('prompt is required', 'prompt');
@@ -34,6 +34,30 @@ export function validateImagesBody(body: Record<string, unknown>): ImagesInput {
     }
     request.width = width;
     request.height = height;
+  }
+  // gpt4free's own image client sends `width` and `height`; `aspect_ratio` ("16:9") sizes the long side at 1024.
+  const side = (field: 'width' | 'height'): number | undefined => {
+    const value = body[field];
+    if (value === undefined || value === null) return undefined;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 64 || value > 4096)
+      throw invalidRequest(`${field} must be an integer from 64 to 4096`, field);
+    return value;
+  };
+  const width = side('width');
+  const height = side('height');
+  if (width !== undefined || height !== undefined) {
+    request.width = width ?? height;
+    request.height = height ?? width;
+  } else if (request.width === undefined && body.aspect_ratio !== undefined && body.aspect_ratio !== null) {
+    const ratio = typeof body.aspect_ratio === 'string' ? /^(\d{1,2}):(\d{1,2})$/.exec(body.aspect_ratio) : null;
+    const w = Number(ratio?.[1]);
+    const h = Number(ratio?.[2]);
+    if (ratio === null || w < 1 || h < 1 || Math.max(w, h) / Math.min(w, h) > 8) {
+      throw invalidRequest('aspect_ratio must be "W:H" like "16:9", at most 8:1', 'aspect_ratio');
+    }
+    const short = (long: number, a: number, b: number): number => Math.max(64, Math.round((long * Math.min(a, b)) / Math.max(a, b) / 8) * 8);
+    request.width = w >= h ? 1024 : short(1024, w, h);
+    request.height = h >= w ? 1024 : short(1024, w, h);
   }
   const seed = body.seed;
   if (seed !== undefined && seed !== null) {
