@@ -114,7 +114,11 @@ function errorShapeProblem(text: string): string | undefined {
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return `error body is not an object: ${clip(text)}`;
   const keys = Object.keys(value);
-  if (keys.length !== 1 || keys[0] !== 'error') return `error body has keys ${JSON.stringify(keys)}: ${clip(text)}`;
+  // Beside `error`, only the `model` and `provider` strings gpt4free's clients read.
+  const extraOk = keys.every(
+    (key) => key === 'error' || ((key === 'model' || key === 'provider') && typeof (value as Record<string, unknown>)[key] === 'string'),
+  );
+  if (!keys.includes('error') || !extraOk) return `error body has keys ${JSON.stringify(keys)}: ${clip(text)}`;
   const error = (value as { error: unknown }).error;
   if (typeof error !== 'object' || error === null || Array.isArray(error)) return `"error" is not an object: ${clip(text)}`;
   const fields = Object.keys(error).sort();

@@ -120,6 +120,27 @@ describe('gpt4free compatibility', () => {
       assert.match(((await local.json()) as { error: { message: string } }).error.message, /vision/);
     });
 
+    test("error bodies carry the model and the provider named, beside OpenAI's error object", async () => {
+      mistral.setBehaviour({ kind: 'status', status: 500 });
+      try {
+        const response = await chatGateway.post('/v1/chat/completions', {
+          provider: 'Mistral',
+          model: 'mistral-small-latest',
+          messages: [{ role: 'user', content: 'Hi' }],
+        });
+        assert.equal(response.status, 502);
+        const body = (await response.json()) as { model?: string; provider?: string; error: { message: string } };
+        assert.deepEqual([body.model, body.provider], ['mistral-small-latest', 'Mistral']);
+        assert.ok(body.error.message.length > 0);
+      } finally {
+        mistral.setBehaviour({ kind: 'ok' });
+      }
+      const several = (await (
+        await chatGateway.post('/v1/chat/completions', { provider: 'Nope1 Nope2', model: 'x', messages: [{ role: 'user', content: 'Hi' }] })
+      ).json()) as Record<string, unknown>;
+      assert.deepEqual([several.model, several.provider], ['x', undefined], 'no single provider named: none said');
+    });
+
     test('a provider id as model means that provider with its default model', async () => {
       const response = await chatGateway.post('/v1/chat/completions', { model: 'Mistral', messages: [{ role: 'user', content: 'Hi' }] });
       assert.equal(response.status, 200);

@@ -262,7 +262,7 @@ export function createApp(options: AppOptions): App {
 
   function fail(res: ServerResponse, context: RequestContext, error: unknown, sendError = sendOpenAIError): void {
     if (!(error instanceof ApiError)) logger.crash(context, error);
-    sendError(res, toApiError(error), context.headers);
+    sendError(res, toApiError(error), context.headers, context.errorFields);
   }
 
   /** The methods a path answers to, for 405's `Allow`. */

@@ -34,6 +34,7 @@ export async function runChatRequest(
   input: { provider: unknown; apiKey: unknown; request: ChatRequest },
   sendCutError: (res: ServerResponse, error: ApiError, headers: Record<string, string>) => void = sendError,
 ): Promise<ChatInFlight | undefined> {
+  noteErrorFields(context, input);
   const plan = planChat(options.registry, { ...input, bearer: context.clientBearer });
   if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
   const client = abortOnClientClose(res);
@@ -100,4 +101,12 @@ export async function writeStream(
     running.detach();
     await outcome.rest.return?.().catch(() => undefined);
   }
+}
+
+/** What an error body says beside `error` (gpt4free's clients read it): the model asked for, and the provider when exactly one was named. */
+export function noteErrorFields(context: RequestContext, input: { provider: unknown; request: { model: string } }): void {
+  const fields: Record<string, string> = {};
+  if (input.request.model !== '') fields.model = input.request.model.slice(0, 200);
+  if (typeof input.provider === 'string' && /^\s*[^\s,]+\s*$/.test(input.provider)) fields.provider = input.provider.trim().slice(0, 64);
+  context.errorFields = fields;
 }

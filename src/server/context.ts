@@ -17,6 +17,8 @@ export interface RequestContext {
   warnings?: string[];
   /** Milliseconds from the start of the answering attempt to its first content. */
   firstContentMs?: number;
+  /** Top-level fields an error body carries beside `error` when known: the model asked for, the provider named. */
+  errorFields?: Record<string, string>;
   /** The client's `Authorization: Bearer` token, only when the gateway has no key of its own (a provider key, under selection's rule). */
   clientBearer?: string;
 }

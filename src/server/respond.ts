@@ -22,11 +22,15 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError(500, 'internal error in the gateway; see the server log', { type: 'server_error', code: 'internal_error' });
 }
 
-export function sendError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
+/**
+ * An OpenAI-shaped error; `extra` adds top-level fields beside `error` (the `model` and `provider`
+ * gpt4free's clients read; OpenAI's clients ignore extra keys).
+ */
+export function sendError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}, extra?: Record<string, string>): void {
   const apiError = toApiError(error);
   if (res.headersSent) {
     if (!res.writableEnded) res.destroy(); // mid-body: only a reset tells the client
     return;
   }
-  sendJson(res, apiError.status, apiError.toBody(), { ...headers, ...apiError.headers });
+  sendJson(res, apiError.status, extra === undefined ? apiError.toBody() : { ...extra, ...apiError.toBody() }, { ...headers, ...apiError.headers });
 }

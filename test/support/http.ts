@@ -23,10 +23,17 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** `{error:{message,type,param,code}}` exactly: four keys, the right types, a non-empty message. */
+/**
+ * `{error:{message,type,param,code}}`: four keys, the right types, a non-empty message; beside it
+ * only the `model` and `provider` strings gpt4free's clients read.
+ */
 export function assertErrorBody(value: unknown, where = 'error body'): asserts value is ErrorBody {
   assert.ok(isRecord(value), `${where}: not an object: ${JSON.stringify(value)}`);
-  assert.deepEqual(Object.keys(value), ['error'], `${where}: keys ${JSON.stringify(Object.keys(value))}`);
+  const extra = Object.keys(value).filter((key) => key !== 'error');
+  assert.ok(
+    'error' in value && extra.every((key) => (key === 'model' || key === 'provider') && typeof value[key] === 'string'),
+    `${where}: keys ${JSON.stringify(Object.keys(value))}`,
+  );
   const error = value.error;
   assert.ok(isRecord(error), `${where}: error is not an object`);
   assert.deepEqual(Object.keys(error).sort(), ['code', 'message', 'param', 'type'], `${where}: error keys`);

@@ -8,6 +8,7 @@ import type { ImageStore } from '../image-store.js';
 import { sendJson } from '../respond.js';
 import { validateImagesBody } from '../validate-images.js';
 import type { Admission } from '../admission.js';
+import { noteErrorFields } from '../chat-request.js';
 import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
 import { answerHeaders, unknownProvidersHeader } from '../headers.js';
 
@@ -27,8 +28,10 @@ export interface ImagesRouteOptions {
 export function createImagesRoute(options: ImagesRouteOptions) {
   return async function images(req: IncomingMessage, res: ServerResponse, context: RequestContext, pathProvider?: string): Promise<void> {
     const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs));
+    const provider = pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined;
+    noteErrorFields(context, { provider, request: input.request });
     const plan = planImages(options.registry, {
-      provider: pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined,
+      provider,
       apiKey: input.apiKey,
       request: input.request,
       bearer: context.clientBearer,
