@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { banner } from './banner.js';
 import { ConfigError, loadConfig, type CommandLineSettings, type Config } from './config.js';
-import { closeAgents } from './core/http.js';
+import { closeAgents, isLoopbackHost } from './core/http.js';
 import type { Registry } from './core/registry.js';
 import { HealthBook } from './core/health.js';
 import type { RoutingPolicy } from './core/failover.js';
@@ -156,10 +156,6 @@ function clientErrorStatus(error: NodeJS.ErrnoException & { rawPacket?: Buffer }
   return ['400 Bad Request', 'bad_http', 'malformed HTTP request'];
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 const usage = `Usage: interference [options]
 
 Serves an OpenAI-compatible API at http://HOST:PORT/v1 over many model providers.
@@ -236,7 +232,7 @@ async function main(argv: string[]): Promise<void> {
       'WARNING: INTERFERENCE_CORS_ORIGINS=* lets any web page you visit call this gateway and spend its provider keys. Name the origins you need instead.\n',
     );
   }
-  if (!isLoopback(config.host) && config.gatewayKey === undefined) {
+  if (!isLoopbackHost(config.host) && config.gatewayKey === undefined) {
     process.stderr.write(
       `WARNING: listening on ${config.host} without a gateway key: anyone who can reach this address can use the configured provider keys. Set INTERFERENCE_API_KEY (or "apiKey" in the config file), or bind 127.0.0.1.\n`,
     );

@@ -110,7 +110,7 @@ export async function failover<T>(
         if (!(caught instanceof UpstreamError)) policy.onInternalError?.(provider, caught);
         const error = asUpstreamError(caught, attempt);
         if (clientSignal.aborted && error.kind === 'aborted') {
-          policy.health.record(provider, 'aborted', 0); // ends a probe, counts nothing
+          policy.health.settle(provider); // the client left: ends a probe, counts nothing
           note({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
           throw error;
         }

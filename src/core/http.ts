@@ -247,3 +247,8 @@ export function discardBody(body: Readable): void {
 function ignore(): void {
   // the body was abandoned on purpose
 }
+
+/** A host name (or `[::1]`) on this machine: `localhost`, 127.0.0.0/8 or ::1. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}

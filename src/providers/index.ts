@@ -2,6 +2,7 @@ import { envName, ConfigError, providerSettings, type Config, type ConfigProblem
 import { isAbsoluteHttpUrl, urlExpectation } from '../config-file.js';
 import type { ProviderApi } from '../config-file.js';
 import type { DeclaredProvider, Provider } from '../core/provider.js';
+import { isLoopbackHost } from '../core/http.js';
 import { Registry, type RegistryEntry } from '../core/registry.js';
 import { anthropicDeclaration, createAnthropicProvider } from './anthropic/index.js';
 import { createGeminiProvider, geminiDeclaration } from './gemini/index.js';
@@ -114,8 +115,7 @@ function hostsOf(...urls: Array<string | undefined>): string[] {
 /** On this machine: loopback addresses and `localhost`. */
 function isLocalUrl(url: string): boolean {
   try {
-    const host = new URL(url).hostname;
-    return host === 'localhost' || host === '[::1]' || host.startsWith('127.');
+    return isLoopbackHost(new URL(url).hostname);
   } catch {
     return false;
   }

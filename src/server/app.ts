@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import type { RoutingPolicy } from '../core/failover.js';
-import { createGatewayAuth, isProtected } from './auth.js';
+import { bearerToken, createGatewayAuth, isProtected } from './auth.js';
 import type { RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
 import { Admission } from './admission.js';
@@ -215,7 +215,7 @@ export function createApp(options: AppOptions): App {
 
     // Without a gateway key, a Bearer token may be the one provider's key (gpt4free's clients send it so).
     if (authorize === undefined) {
-      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+      const bearer = bearerToken(req);
       if (bearer !== undefined) context.clientBearer = bearer;
     }
     if (authorize !== undefined && isProtected(path)) {

@@ -28,12 +28,15 @@ export function createGatewayAuth(key: string | undefined): ((req: IncomingMessa
   };
 }
 
-function presentedKey(req: IncomingMessage): string | undefined {
+/** The token of `Authorization: Bearer <token>`, if the request has one. */
+export function bearerToken(req: IncomingMessage): string | undefined {
   const header = req.headers.authorization;
-  if (typeof header === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (match !== null) return match[1];
-  }
+  return typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+}
+
+function presentedKey(req: IncomingMessage): string | undefined {
+  const bearer = bearerToken(req);
+  if (bearer !== undefined) return bearer;
   // `x-api-key` (Anthropic's SDKs) and `g4f-api-key` (gpt4free's clients) carry the same key.
   for (const name of ['x-api-key', 'g4f-api-key']) {
     const value = req.headers[name];
