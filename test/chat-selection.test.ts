@@ -103,9 +103,25 @@ describe('provider selection', () => {
     assert.equal(((await keyed.json()) as { provider: string }).provider, 'OpenaiAPI');
   });
 
-  test('without provider and with a model nobody serves, the embedded model answers (with its real model name)', async () => {
-    const response = await gateway.post('/v1/chat/completions', { model: 'model-nobody-has', messages: userMessage, max_tokens: 8 });
+  test('once the operator configured a provider, a model none of them declares is a 404 model_not_found with the closest ids', async () => {
+    const response = await gateway.post('/v1/chat/completions', { model: 'llama-3.1-8b-instnt', messages: userMessage, max_tokens: 8 });
+    assert.equal(response.status, 404);
+    const body = (await response.json()) as { error: { message: string; code: string; param: string }; model: string };
+    assert.equal(body.error.code, 'model_not_found');
+    assert.equal(body.error.param, 'model');
+    assert.equal(body.model, 'llama-3.1-8b-instnt');
+    assert.match(body.error.message, /No configured chat provider serves model "llama-3\.1-8b-instnt"/);
+    assert.match(body.error.message, /Did you mean "llama-3\.1-8b-instant"/);
+    assert.doesNotMatch(body.error.message, /stories260K/); // the embedded model is not offered as a stand-in
+    const far = await gateway.post('/v1/chat/completions', { model: 'model-nobody-has', messages: userMessage });
+    assert.equal(far.status, 404);
+    assert.doesNotMatch(((await far.json()) as { error: { message: string } }).error.message, /Did you mean/);
+  });
+
+  test('the embedded model still answers a model nobody serves when named, and says it stood in', async () => {
+    const response = await gateway.post('/v1/chat/completions', { model: 'model-nobody-has', provider: 'Local', messages: userMessage, max_tokens: 8 });
     assert.equal(response.status, 200);
+    assert.equal(response.headers.get('x-interference-warnings'), 'asked for model "model-nobody-has", answered by Local\'s "stories260K"');
     const body = (await response.json()) as { provider: string; model: string };
     assert.equal(body.provider, 'Local');
     assert.equal(body.model, 'stories260K');
@@ -114,5 +130,39 @@ describe('provider selection', () => {
   test('the provider can also come from the path: /api/{provider}/chat/completions', async () => {
     const response = await gateway.post('/api/groq/chat/completions', { messages: userMessage });
     assert.equal(((await response.json()) as { provider: string }).provider, 'Groq');
+  });
+});
+
+describe('provider selection with zero configuration', () => {
+  let gateway: Gateway;
+  before(async () => {
+    gateway = await startGateway();
+  });
+  after(async () => {
+    await gateway.close();
+  });
+
+  test('the embedded model answers any model name, and the warnings header says so', async () => {
+    const response = await gateway.post('/v1/chat/completions', { model: 'gpt-4o', messages: userMessage, max_tokens: 8 });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('x-interference-warnings'), 'asked for model "gpt-4o", answered by Local\'s "stories260K"');
+    const body = (await response.json()) as { provider: string; model: string };
+    assert.equal(body.provider, 'Local');
+    assert.equal(body.model, 'stories260K');
+  });
+
+  test('asking for its own model (or none) carries no warning', async () => {
+    for (const model of ['stories260K', undefined]) {
+      const response = await gateway.post('/v1/chat/completions', { model, messages: userMessage, max_tokens: 8 });
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('x-interference-warnings'), null);
+    }
+  });
+
+  test('streams carry the same warning', async () => {
+    const response = await gateway.post('/v1/chat/completions', { model: 'gpt-4o', messages: userMessage, max_tokens: 8, stream: true });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('x-interference-warnings') ?? '', /answered by Local's "stories260K"/);
+    await response.text();
   });
 });

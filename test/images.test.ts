@@ -302,6 +302,14 @@ describe('images', () => {
     const unknownModel = await gateway.post('/v1/images/generate', { prompt: 'x', model: 'no-such-image-model' });
     assert.equal(unknownModel.status, 404);
     assert.equal(((await unknownModel.json()) as ErrorBody).error.code, 'model_not_found');
+    // An image model written slightly wrong: the hint names image models and image providers, never a GGUF file.
+    const nearMiss = await gateway.post('/v1/images/generate', { prompt: 'x', model: 'flux-schnel' });
+    assert.equal(nearMiss.status, 404);
+    const message = ((await nearMiss.json()) as ErrorBody).error.message;
+    assert.match(message, /No configured image provider serves model "flux-schnel"/);
+    assert.match(message, /Did you mean "flux-schnell"/);
+    assert.match(message, /image model GET \/v1\/models lists \(type "image"\)/);
+    assert.doesNotMatch(message, /GGUF|INTERFERENCE_LOCAL_MODEL/);
     const local = await gateway.post('/v1/images/generate', { prompt: 'x', provider: 'Local' });
     assert.equal(local.status, 400);
   });

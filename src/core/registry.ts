@@ -1,3 +1,4 @@
+import { closest } from './closest.js';
 import type { Provider } from './provider.js';
 
 /** A provider as the gateway runs it: with its server-side key and routing flags. */
@@ -63,20 +64,11 @@ export class Registry {
 
   /** Up to three known ids close to `id` (edit distance, prefix or substring). */
   suggest(id: string): string[] {
-    if (id.length > 64) return []; // no id is that long; and the edit distance is quadratic
-    const wanted = id.toLowerCase();
-    return this.#entries
-      .map((entry) => {
-        const candidate = entry.provider.id.toLowerCase();
-        let score = editDistance(wanted, candidate);
-        if (candidate.startsWith(wanted) || wanted.startsWith(candidate)) score = Math.min(score, 1);
-        else if (wanted.length >= 3 && (candidate.includes(wanted) || wanted.includes(candidate))) score = Math.min(score, 2);
-        return { id: entry.provider.id, score };
-      })
-      .filter(({ score }) => score <= Math.max(2, Math.floor(wanted.length / 3)))
-      .sort((a, b) => a.score - b.score || a.id.localeCompare(b.id))
-      .slice(0, 3)
-      .map(({ id: suggestion }) => suggestion);
+    if (id.length > 64) return []; // no id is that long
+    return closest(
+      id,
+      this.#entries.map((entry) => entry.provider.id),
+    );
   }
 
   /** Whether the provider has what it needs to run now, and if not, why. */
@@ -102,18 +94,4 @@ export function missingKeyMessage(entry: RegistryEntry): string {
   const variables = entry.keyVariables.join(' or ');
   const where = entry.provider.loginUrl ? ` (get one at ${entry.provider.loginUrl})` : '';
   return `${entry.provider.id} needs an API key${where}: set ${variables}, add "apiKey" to its entry in interference.config.json, or send "api_key" in the request`;
-}
-
-function editDistance(a: string, b: string): number {
-  if (a === b) return 0;
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length] as number;
 }

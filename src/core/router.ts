@@ -3,6 +3,7 @@ import { UpstreamError } from './errors.js';
 import { linkAbort } from './abort.js';
 import { asUpstreamError, failover, type AttemptRecord, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
 import { ignoredParams, requiredFeatures } from './features.js';
+import { servesModel } from './provider.js';
 import type { Registry } from './registry.js';
 import { hasContent, normalizeChunk, normalizeCompletion } from './normalize.js';
 import { parseProviderField, planAttempts, type Attempt, type Plan } from './selection.js';
@@ -69,7 +70,12 @@ export async function runChat(
     const entry = plan.attempts.find((attempt) => attempt.entry.provider.id === provider)?.entry;
     const ignored =
       entry === undefined ? [] : ignoredParams(entry.provider, request).map((field) => `${field} is not supported by ${provider} and was not sent`);
-    return [...ignored, ...translation.map((warning) => `${provider}: ${warning}`)];
+    // The embedded model answers with the model it has, whatever was asked: never silently.
+    const substituted =
+      entry?.lastResort === true && request.model !== '' && request.model !== provider && !servesModel(entry.provider, request.model)
+        ? [`asked for model "${request.model.slice(0, 200)}", answered by ${provider}'s "${entry.provider.defaultModel}"`]
+        : [];
+    return [...substituted, ...ignored, ...translation.map((warning) => `${provider}: ${warning}`)];
   };
   if (stream) {
     const { value, provider, attempts } = await run(clientSignal);

@@ -1,5 +1,6 @@
 import { ApiError, invalidRequest } from './errors.js';
 import { describeFeature, missingFeatures, type Feature } from './features.js';
+import { closest } from './closest.js';
 import { resolveModel, servesModel, type Capability } from './provider.js';
 import type { Registry, RegistryEntry } from './registry.js';
 import { missingKeyMessage, publicOffReason } from './registry.js';
@@ -133,7 +134,13 @@ export function planAttempts(registry: Registry, input: PlanInput): Plan {
   }
   const explicit = entries.length > 0;
   if (preference.order === null || preference.allowFallbacks) {
-    for (const entry of automaticCandidates(registry, model, capability)) if (!entries.includes(entry)) entries.push(entry);
+    const candidates = automaticCandidates(registry, model, capability);
+    // The embedded model answers any model name only while the operator has configured nothing:
+    // once they have, a model that none of their providers declares is a 404 with the closest ids.
+    if (!explicit && model !== '' && candidates.every((entry) => entry.lastResort === true) && operatorConfigured(registry)) {
+      throw noProviderForModel(registry, model, capability);
+    }
+    for (const entry of candidates) if (!entries.includes(entry)) entries.push(entry);
   }
   if (preference.only !== null) {
     const only = new Set(preference.only.map((id) => registry.find(id)).filter((entry) => entry !== undefined));
@@ -245,27 +252,42 @@ function providerNotFound(registry: Registry, ids: string[]): ApiError {
   });
 }
 
+/** The operator gave some provider a key or a base URL (the zero-configuration case is when none has one). */
+function operatorConfigured(registry: Registry): boolean {
+  return registry.all().some((entry) => entry.configuredByUser);
+}
+
 /**
  * Nothing can answer: says what each provider that would have been tried lacks (no key, file
- * missing, download failed and why, public providers off) and what to do. It never suggests a
- * provider that cannot answer.
+ * missing, download failed and why, public providers off), the closest model ids that would
+ * answer, and what to do. It never suggests a provider that cannot answer.
  */
 function noProviderForModel(registry: Registry, model: string, capability: Capability): ApiError {
   const what = capability === 'chat' ? 'chat' : 'image';
+  // The embedded model stands in for any chat model only in the zero-configuration case.
+  const substitutes = capability === 'chat' && (model === '' || !operatorConfigured(registry));
   const lacking: string[] = [];
+  const available: string[] = [];
   for (const entry of registry.all()) {
     if (!entry.autoRoute || !can(entry, capability)) continue;
-    const wanted = entry.lastResort === true || (model === '' ? entry.configuredByUser : servesModel(entry.provider, model, capability));
-    if (!wanted) continue;
     const readiness = registry.readiness(entry);
-    if (!readiness.configured) lacking.push(`${entry.provider.id}: ${readiness.reason ?? 'not available'}`);
+    if (readiness.configured && entry.lastResort !== true) available.push(...(capability === 'chat' ? entry.provider.models : entry.provider.imageModels));
+    const wanted = (entry.lastResort === true && substitutes) || (model === '' ? entry.configuredByUser : servesModel(entry.provider, model, capability));
+    if (wanted && !readiness.configured) lacking.push(`${entry.provider.id}: ${readiness.reason ?? 'not available'}`);
   }
+  const shown = model.length > 100 ? `${model.slice(0, 100)}…` : model;
   const which =
     model === ''
       ? `No ${what} provider is set up for a request without a model (a key, a base URL or the embedded model)`
-      : `No ${what} provider can answer model "${model.length > 100 ? `${model.slice(0, 100)}…` : model}" now`;
+      : lacking.length > 0
+        ? `No ${what} provider can answer model "${shown}" now`
+        : `No configured ${what} provider serves model "${shown}"`;
   const why = lacking.length > 0 ? ` ${lacking.join(' | ')}.` : '';
+  const near = model === '' ? [] : closest(model, available);
+  const hint = near.length > 0 ? ` Did you mean ${near.map((id) => `"${id}"`).join(', ')}?` : '';
   const fix =
-    ' To fix: set a provider key (GET /v1/providers says which, with each status_message), point INTERFERENCE_LOCAL_MODEL at a GGUF file, or name a provider that serves the model in "provider".';
-  return new ApiError(404, `${which}.${why}${fix}`, { param: 'model', code: 'model_not_found' });
+    capability === 'chat'
+      ? ' To fix: use a model GET /v1/models lists, set a provider key (GET /v1/providers says which, with each status_message), point INTERFERENCE_LOCAL_MODEL at a GGUF file, or name a provider that serves the model in "provider".'
+      : ' To fix: use an image model GET /v1/models lists (type "image"), set a key for an image provider (GET /v1/providers says which can generate images, with each status_message), or name an image provider in "provider".';
+  return new ApiError(404, `${which}.${why}${hint}${fix}`, { param: 'model', code: 'model_not_found' });
 }
