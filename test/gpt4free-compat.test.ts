@@ -59,6 +59,7 @@ describe('gpt4free compatibility', () => {
     };
     assert.equal(await sizeSent({ width: 512, height: 768 }), '512x768');
     assert.equal(await sizeSent({ width: 512 }), '512x512');
+    assert.equal(await sizeSent({ width: '512', height: '768' }), '512x768', 'digits as strings, as the g4f.dev client types them');
     assert.equal(await sizeSent({ aspect_ratio: '16:9' }), '1024x576');
     assert.equal(await sizeSent({ aspect_ratio: '9:16' }), '576x1024');
     assert.equal(await sizeSent({ width: 256, size: '1024x1024' }), '256x256', 'width and height win over size');

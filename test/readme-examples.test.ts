@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
 import { TINY_PNG, startGradioFake, type GradioFake } from './fakes/gradio-fake.js';
 import { repoRoot, startGateway, type Gateway } from './support/gateway.js';
-
-const run = promisify(execFile);
+import { runSnippet } from './support/snippets.js';
 
 /** The README's blocks tagged `<!-- KIND: name -->` right before a fence, by name (`example`, `output`). */
 function readmeBlocks(kind: string): Map<string, { language: string; code: string }> {
@@ -18,19 +15,6 @@ function readmeBlocks(kind: string): Map<string, { language: string; code: strin
     if (match[1] === kind) blocks.set(match[2] as string, { language: match[3] as string, code: match[4] as string });
   }
   return blocks;
-}
-
-/** A python3 that can `import requests` (the pyenv one, or Debian's python3-requests). */
-async function pythonWithRequests(): Promise<string> {
-  for (const candidate of ['python3', '/usr/bin/python3']) {
-    try {
-      await run(candidate, ['-c', 'import requests']);
-      return candidate;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new Error('no python3 with the requests package: apt-get install python3-requests (.ci/run does)');
 }
 
 const OPENROUTER_REPLY = 'I can answer questions, write and summarise text.';
@@ -52,11 +36,7 @@ describe('README examples run as written', () => {
   async function runExample(name: string, target: Gateway = gateway): Promise<string> {
     const example = examples.get(name);
     assert.ok(example, `README has no example "${name}"`);
-    const code = example.code.replaceAll('http://localhost:1337', target.url);
-    const command = example.language === 'python' ? await pythonWithRequests() : 'bash';
-    const args = example.language === 'python' ? ['-c', code] : ['-c', `set -euo pipefail\n${code}`];
-    const { stdout } = await run(command, args, { timeout: 30_000 });
-    return stdout;
+    return runSnippet(example.language === 'python' ? 'python' : 'bash', example.code, target.url);
   }
 
   const chatModels = (fake: Fake): unknown[] =>

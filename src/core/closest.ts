@@ -7,7 +7,7 @@ export function closest(wanted: string, candidates: Iterable<string>, limit = 3)
   const lower = wanted.toLowerCase();
   if (lower.length === 0 || lower.length > maxCompared * 2) return [];
   const tail = lower.slice(lower.lastIndexOf('/') + 1);
-  const scored: { name: string; score: number }[] = [];
+  const scored: { name: string; score: number; gap: number }[] = [];
   let seen = 0;
   for (const name of candidates) {
     if (++seen > maxCandidates) break;
@@ -25,9 +25,11 @@ export function closest(wanted: string, candidates: Iterable<string>, limit = 3)
     } else if (lower.length <= maxCompared && candidate.length <= maxCompared && Math.abs(lower.length - candidate.length) <= 3) {
       score = editDistance(lower, candidate);
     } else continue;
-    if (score <= Math.max(2, Math.floor(lower.length / 3))) scored.push({ name, score });
+    if (score <= Math.max(2, Math.floor(lower.length / 3))) scored.push({ name, score, gap: Math.abs(candidate.length - lower.length) }); // equal scores: the nearer length first
   }
-  return [...new Map(scored.sort((a, b) => a.score - b.score || a.name.localeCompare(b.name)).map((entry) => [entry.name, entry])).keys()].slice(0, limit);
+  return [
+    ...new Map(scored.sort((a, b) => a.score - b.score || a.gap - b.gap || a.name.localeCompare(b.name)).map((entry) => [entry.name, entry])).keys(),
+  ].slice(0, limit);
 }
 
 const maxCompared = 64;

@@ -37,10 +37,12 @@ export function validateImagesBody(body: Record<string, unknown>): ImagesInput {
   }
   // gpt4free's own image client sends `width` and `height`; `aspect_ratio` ("16:9") sizes the long side at 1024.
   const side = (field: 'width' | 'height'): number | undefined => {
-    const value = body[field];
-    if (value === undefined || value === null) return undefined;
+    const raw = body[field];
+    if (raw === undefined || raw === null) return undefined;
+    // Its client's types say string ("512"), and gpt4free's server takes both.
+    const value = typeof raw === 'string' && /^\d{1,5}$/.test(raw) ? Number(raw) : raw;
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 64 || value > 4096)
-      throw invalidRequest(`${field} must be an integer from 64 to 4096`, field);
+      throw invalidRequest(`${field} must be an integer from 64 to 4096 (a number, or its digits as a string)`, field);
     return value;
   };
   const width = side('width');
