@@ -1,0 +1,153 @@
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { Config } from './config.js';
+import { closeAgents } from './core/http.js';
+import type { Registry } from './core/registry.js';
+import { HealthBook } from './core/health.js';
+import type { RoutingPolicy } from './core/failover.js';
+import { buildRegistry } from './providers/index.js';
+import { createApp } from './server/app.js';
+import { logEvent } from './server/log.js';
+
+export interface RunningServer {
+  server: Server;
+  registry: Registry;
+  policy: RoutingPolicy;
+  url: string;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export const version = readVersion();
+
+function readVersion(): string {
+  // src/start.ts under tsx, dist/src/start.js once built.
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // try the next location
+    }
+  }
+  return '0.0.0';
+}
+
+/** Builds and starts the gateway; used by the CLI and by tests (port 0). */
+export async function startServer(config: Config, registry: Registry = buildRegistry(config)): Promise<RunningServer> {
+  const policy: RoutingPolicy = {
+    health: new HealthBook({
+      threshold: config.breaker.failures,
+      cooldownMs: config.breaker.cooldownMs,
+      maxCooldownMs: config.breaker.maxCooldownMs,
+      window: 50,
+    }),
+    retries: config.retries.count,
+    retryBaseMs: config.retries.baseMs,
+    retryMaxWaitMs: config.retries.maxWaitMs,
+    limits: config.upstreamLimits,
+    firstContentMs: config.deadlines.firstContentMs,
+    requestMs: config.deadlines.requestMs,
+    onInternalError: (provider, error) =>
+      logEvent({
+        level: 'error',
+        event: 'internal_error_in_attempt',
+        provider,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      }),
+  };
+  const app = createApp({
+    policy,
+    gatewayKey: config.gatewayKey,
+    maxMessages: config.limits.maxMessages,
+    maxConcurrent: config.limits.maxConcurrent,
+    imageTimeoutMs: config.imageTimeoutMs,
+    registry,
+    maxBodyBytes: config.maxBodyBytes,
+    bodyTimeoutMs: config.client.bodyMs,
+    log: config.log,
+    version,
+    imagesDir: config.imagesDir,
+    publicUrl: config.publicUrl,
+    corsOrigins: config.corsOrigins,
+  });
+  await app.store.init();
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      // Complete headers within headersMs; the whole request (headers and body) within both
+      // limits (the route's own body timer answers first, with a JSON 408). Checked every second.
+      headersTimeout: config.client.headersMs,
+      requestTimeout: config.client.headersMs + config.client.bodyMs,
+      connectionsCheckingInterval: 1000,
+    },
+    app.handle,
+  );
+  server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message] = clientErrorStatus(error);
+    const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    server,
+    registry,
+    policy,
+    url: `http://${host}:${port}`,
+    close(graceMs = 0) {
+      closing ??= shutdown(graceMs);
+      return closing;
+    },
+  };
+
+  async function shutdown(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Keep-alive sockets that finish their request while we wait are closed too.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    let cutting: Promise<void> | undefined;
+    const deadline = setTimeout(() => {
+      cutting = cutAfterGrace();
+    }, graceMs);
+    await closed;
+    clearTimeout(deadline);
+    clearInterval(sweep);
+    await cutting;
+    await Promise.all(registry.all().map((entry) => entry.provider.close?.()));
+    await closeAgents();
+  }
+
+  /** Past the grace period: every request still running gets its answer (an error event, a 503), then the sockets go. */
+  async function cutAfterGrace(): Promise<void> {
+    const cut = app.admission.cutAll();
+    if (cut > 0) logEvent({ level: 'warn', event: 'shutdown', message: `cut ${cut} request(s) still running after the grace period` });
+    // Let the error events and 503s reach their clients before the sockets are closed.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    server.closeAllConnections();
+  }
+}
+
+/** What a request Node could not parse gets: 408 (too slow), 414/431 (too long), else 400. */
+function clientErrorStatus(error: NodeJS.ErrnoException & { rawPacket?: Buffer }): [string, string, string] {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return ['408 Request Timeout', 'request_timeout', 'the request headers did not arrive in time'];
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    const packet = error.rawPacket;
+    const lineEnd = packet === undefined ? -1 : packet.indexOf('\n');
+    if (packet !== undefined && (lineEnd === -1 || lineEnd > 8192)) return ['414 URI Too Long', 'uri_too_long', 'the request URL is too long'];
+    return ['431 Request Header Fields Too Large', 'headers_too_large', 'the request headers are too large'];
+  }
+  return ['400 Bad Request', 'bad_http', 'malformed HTTP request'];
+}
