@@ -15,6 +15,8 @@ import { createGetResponseRoute, createResponsesRoute, ResponseStore } from './d
 import { createChatRoute } from './routes/chat.js';
 import { createImagesRoute } from './routes/images.js';
 import { ImageStore } from './image-store.js';
+import { createApiDocs } from './routes/api-docs.js';
+import { createChatPage } from './web/chat-page.js';
 
 export interface AppOptions {
   registry: Registry;
@@ -87,6 +89,9 @@ export function createApp(options: AppOptions): App {
   const authorize = createGatewayAuth(options.gatewayKey);
   const origins = createOriginPolicy({ allowed: options.corsOrigins, publicUrl: options.publicUrl });
   const logger: Logger = createLogger(options.log);
+  // The faces: a web chat page and the API's own documentation.
+  const chatPage = createChatPage();
+  const apiDocs = createApiDocs({ version: options.version });
   const index = {
     name: 'Interference',
     version: options.version,
@@ -110,6 +115,10 @@ export function createApp(options: AppOptions): App {
       'POST /v1/images/generate',
       'POST /v1/images/generations',
       'GET /images/{file}',
+      'GET /chat',
+      'GET /docs',
+      'GET /openapi.json',
+      'GET /metrics',
     ],
   };
   const routes: Route[] = [
@@ -135,6 +144,11 @@ export function createApp(options: AppOptions): App {
     { method: 'GET', path: '/', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/v1', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/health', prefix: false, handler: (_req, res, context) => sendJson(res, 200, { status: 'ok' }, context.headers) },
+    { method: 'GET', path: '/chat', prefix: false, handler: (req, res, context) => chatPage(req, res, context, '') },
+    { method: 'GET', path: '/chat/', prefix: true, handler: (req, res, context, asset) => chatPage(req, res, context, asset) },
+    { method: 'GET', path: '/openapi.json', prefix: false, handler: (req, res, context) => apiDocs.openapi(req, res, context) },
+    { method: 'GET', path: '/docs', prefix: false, handler: (req, res, context) => apiDocs.docs(req, res, context, '') },
+    { method: 'GET', path: '/docs/', prefix: true, handler: (req, res, context, asset) => apiDocs.docs(req, res, context, asset) },
   ];
 
   /**
