@@ -60,6 +60,8 @@ export interface Config {
    * prompt stays on this machine or goes to providers with keys.
    */
   publicProviders: boolean;
+  /** Prometheus metrics at /metrics (behind the gateway key), or on their own port when `port` is set. */
+  metrics: { enabled: boolean; port: number | undefined };
   /** Things to say at start that do not stop it (a model file that is missing, say). */
   warnings: string[];
 }
@@ -178,6 +180,10 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), cli: Com
     },
     corsOrigins: corsOrigins(env.INTERFERENCE_CORS_ORIGINS, file.corsOrigins, found ?? 'config file', problems),
     publicProviders: read.flag('INTERFERENCE_PUBLIC_PROVIDERS', file.publicProviders ?? true),
+    metrics: {
+      enabled: read.flag('INTERFERENCE_METRICS', true),
+      port: nonEmpty(env.INTERFERENCE_METRICS_PORT) === undefined ? undefined : read.integer('INTERFERENCE_METRICS_PORT', 0, 0, 65535),
+    },
     warnings,
   };
   if (problems.length > 0) throw new ConfigError(problems);

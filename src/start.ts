@@ -6,7 +6,8 @@ import type { Registry } from './core/registry.js';
 import { HealthBook } from './core/health.js';
 import type { RoutingPolicy } from './core/failover.js';
 import { buildRegistry } from './providers/index.js';
-import { createApp } from './server/app.js';
+import { createApp, sendMetrics } from './server/app.js';
+import { GatewayMetrics } from './server/metrics.js';
 import { logEvent } from './server/log.js';
 
 export interface RunningServer {
@@ -14,6 +15,8 @@ export interface RunningServer {
   registry: Registry;
   policy: RoutingPolicy;
   url: string;
+  /** Where Prometheus scrapes, when the metrics have their own port (INTERFERENCE_METRICS_PORT). */
+  metricsUrl?: string;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
   close(graceMs?: number): Promise<void>;
 }
@@ -55,7 +58,9 @@ export async function startServer(config: Config, registry: Registry = buildRegi
         error: error instanceof Error ? (error.stack ?? error.message) : String(error),
       }),
   };
+  const metrics = config.metrics.enabled ? new GatewayMetrics(registry, policy.health) : undefined;
   const app = createApp({
+    ...(metrics === undefined ? {} : { metrics: { collector: metrics, route: config.metrics.port === undefined } }),
     policy,
     gatewayKey: config.gatewayKey,
     maxMessages: config.limits.maxMessages,
@@ -98,15 +103,24 @@ export async function startServer(config: Config, registry: Registry = buildRegi
       resolve();
     });
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const port = listeningPort(server, config.port);
+  let metricsServer: Server | undefined;
+  if (metrics !== undefined && config.metrics.port !== undefined) {
+    try {
+      metricsServer = await listenForMetrics(metrics, config.host, config.metrics.port);
+    } catch (error) {
+      server.close();
+      throw error;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     server,
     registry,
     policy,
     url: `http://${host}:${port}`,
+    ...(metricsServer === undefined ? {} : { metricsUrl: `http://${host}:${listeningPort(metricsServer, 0)}/metrics` }),
     close(graceMs = 0) {
       closing ??= shutdown(graceMs);
       return closing;
@@ -114,6 +128,8 @@ export async function startServer(config: Config, registry: Registry = buildRegi
   };
 
   async function shutdown(graceMs: number): Promise<void> {
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     // Keep-alive sockets that finish their request while we wait are closed too.
@@ -138,6 +154,33 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     await new Promise((resolve) => setTimeout(resolve, 100));
     server.closeAllConnections();
   }
+}
+
+function listeningPort(server: Server, fallback: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : fallback;
+}
+
+/** The metrics on their own port: GET /metrics there, without the gateway key (keep that port off the internet). */
+async function listenForMetrics(metrics: GatewayMetrics, host: string, port: number): Promise<Server> {
+  const server = createServer((req, res) => {
+    req.resume();
+    const path = (req.url ?? '/').split('?')[0];
+    if ((req.method === 'GET' || req.method === 'HEAD') && (path === '/metrics' || path === '/metrics/')) {
+      sendMetrics(res, metrics, {}).catch(() => res.destroy());
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end('Only /metrics is served on this port.\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
 }
 
 /** What a request Node could not parse gets: 408 (too slow), 414/431 (too long), else 400. */

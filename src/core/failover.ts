@@ -45,6 +45,8 @@ export interface OperationObserver {
   attemptEnded?(record: AttemptRecord): void;
   /** The attempt's first content arrived, `ms` after the attempt started. */
   firstContent?(provider: string, ms: number): void;
+  /** The upstream reported the tokens it used (a completion's usage, or a stream's usage chunk). */
+  usage?(provider: string, usage: { prompt_tokens?: number; completion_tokens?: number }): void;
 }
 
 /** What `run` gets for one attempt. */

@@ -123,6 +123,8 @@ export interface Provider extends ProviderInfo {
   images?(call: ImageCall): Promise<ImageResult>;
   /** Release sockets, models, timers. */
   close?(): Promise<void>;
+  /** Work in the provider itself, where it has a queue (the embedded model): for metrics. */
+  load?(): { running: number; waiting: number };
 }
 
 /** Resolves a requested model name through a provider's aliases; empty means its default. */

@@ -133,13 +133,19 @@ async function tryAttempt(
       if (result.type === 'completion') contentArrived();
       const completion =
         result.type === 'completion' ? result.completion : await completionFromChunks(untilContent(result.chunks, contentArrived), policy.limits.maxBodyBytes);
-      return { type: 'completion', completion: normalizeCompletion(completion, provider.id, attempt.model), translation: result.warnings ?? [] };
+      const normalized = normalizeCompletion(completion, provider.id, attempt.model);
+      if (normalized.usage) observer?.usage?.(provider.id, normalized.usage);
+      return { type: 'completion', completion: normalized, translation: result.warnings ?? [] };
     } finally {
       clearTimeout(firstContent);
       scope.release();
     }
   }
-  const normalize = (chunk: ChatChunk): ChatChunk => normalizeChunk(chunk, provider.id, attempt.model);
+  const normalize = (chunk: ChatChunk): ChatChunk => {
+    const normalized = normalizeChunk(chunk, provider.id, attempt.model);
+    if (normalized.usage) observer?.usage?.(provider.id, normalized.usage);
+    return normalized;
+  };
   // The usage policy: upstreams are always asked for usage; the client sees the usage-only chunk
   // only when it asked (`stream_options.include_usage`).
   const includeUsage = request.stream_options?.include_usage === true;

@@ -4,8 +4,9 @@ import { ApiError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import type { RoutingPolicy } from '../core/failover.js';
 import { bearerToken, createGatewayAuth, isProtected } from './auth.js';
-import type { RequestContext } from './context.js';
+import { overheadMs, type RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
+import type { GatewayMetrics } from './metrics.js';
 import { Admission } from './admission.js';
 import { createOriginPolicy } from './origin.js';
 import { sendError as sendOpenAIError, sendJson, toApiError } from './respond.js';
@@ -35,6 +36,8 @@ export interface AppOptions {
   imageTimeoutMs: number;
   /** Browser origins allowed besides the own and loopback ones (`*`: any). */
   corsOrigins: readonly string[];
+  /** Prometheus metrics; `/metrics` on this app unless they are served on their own port. */
+  metrics?: { collector: GatewayMetrics; route: boolean };
 }
 
 /** The request handler and what shutdown needs of it. */
@@ -46,6 +49,14 @@ export interface App {
   logger: Logger;
 }
 
+/** GET /metrics: the Prometheus text exposition. */
+export async function sendMetrics(res: ServerResponse, metrics: GatewayMetrics, headers: Record<string, string>): Promise<void> {
+  const { contentType, body } = await metrics.scrape();
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, { ...headers, 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 type Handler = (req: IncomingMessage, res: ServerResponse, context: RequestContext, param: string) => Promise<void> | void;
 
 interface Route {
@@ -54,6 +65,8 @@ interface Route {
   path: string;
   prefix: boolean;
   handler: Handler;
+  /** The route as metrics label it: the path with its parameter named (bounded cardinality). */
+  label?: string;
 }
 
 /** The paths of Anthropic's entrance, whose errors its SDK reads in its own shape. */
@@ -90,6 +103,7 @@ export function createApp(options: AppOptions): App {
   const origins = createOriginPolicy({ allowed: options.corsOrigins, publicUrl: options.publicUrl });
   const logger: Logger = createLogger(options.log);
   // The faces: a web chat page and the API's own documentation.
+  const metrics = options.metrics?.collector;
   const chatPage = createChatPage();
   const apiDocs = createApiDocs({ version: options.version });
   const index = {
@@ -150,6 +164,10 @@ export function createApp(options: AppOptions): App {
     { method: 'GET', path: '/docs', prefix: false, handler: (req, res, context) => apiDocs.docs(req, res, context, '') },
     { method: 'GET', path: '/docs/', prefix: true, handler: (req, res, context, asset) => apiDocs.docs(req, res, context, asset) },
   ];
+  if (metrics !== undefined && options.metrics?.route === true) {
+    routes.push({ method: 'GET', path: '/metrics', prefix: false, handler: (_req, res, context) => sendMetrics(res, metrics, context.headers) });
+  }
+  for (const route of routes) route.label = route.prefix ? `${route.path}{${paramNames[route.path] ?? 'param'}}` : route.path;
 
   /**
    * POST /api/{provider}/...: gpt4free's per-provider base URL, the provider chosen by the path (also
@@ -192,8 +210,18 @@ export function createApp(options: AppOptions): App {
     };
     // Errors in the dialect of the entrance: Anthropic's shape on its paths, OpenAI's elsewhere.
     const sendError = anthropicPath.test(path) ? sendMessagesError : sendOpenAIError;
-    // Every request is logged once it is over: answered, left by its client (499) or cut by shutdown.
-    if (options.log) res.once('close', () => logger.request(req, res, context, started, path));
+    // Every request is logged and counted once it is over: answered, left by its client (499) or cut by shutdown.
+    let label = 'unmatched';
+    if (metrics !== undefined) context.metrics = metrics;
+    if (options.log || metrics !== undefined) {
+      res.once('close', () => {
+        if (options.log) logger.request(req, res, context, started, path);
+        if (metrics !== undefined) {
+          const status = context.cut === true ? 503 : res.writableFinished ? res.statusCode : 499;
+          metrics.requestEnded(label, context.provider, status, (performance.now() - started) / 1000, Number(overheadMs(context)) / 1000);
+        }
+      });
+    }
     req.once('error', () => res.destroy());
 
     if (cors === null) {
@@ -232,16 +260,6 @@ export function createApp(options: AppOptions): App {
       const bearer = bearerToken(req);
       if (bearer !== undefined) context.clientBearer = bearer;
     }
-    if (authorize !== undefined && isProtected(path)) {
-      try {
-        authorize(req);
-      } catch (error) {
-        req.resume();
-        sendError(res, error, context.headers);
-        return;
-      }
-    }
-
     let route: Route | undefined;
     let param = '';
     let pathMatched = false;
@@ -260,6 +278,18 @@ export function createApp(options: AppOptions): App {
         break;
       }
     }
+    if (route !== undefined) label = route.label ?? route.path;
+    // The key before anything else is said about the path (an unknown route under /v1 is a 401 too).
+    if (authorize !== undefined && isProtected(path)) {
+      try {
+        authorize(req);
+      } catch (error) {
+        req.resume();
+        sendError(res, error, context.headers);
+        return;
+      }
+    }
+
     if (route === undefined) {
       req.resume();
       const error = pathMatched ? methodNotAllowed(req.method ?? '', path) : notFound(path);
@@ -299,6 +329,17 @@ export function createApp(options: AppOptions): App {
 
   return { handle, admission, store, logger };
 }
+
+/** What the parameter of each prefix route is, for the metrics' route label. */
+const paramNames: Record<string, string> = {
+  '/v1/responses/': 'id',
+  '/images/': 'file',
+  '/v1/models/': 'id',
+  '/v1/providers/': 'id',
+  '/api/': 'provider}/{operation',
+  '/chat/': 'asset',
+  '/docs/': 'asset',
+};
 
 /** Shared by requests without a query string: read only. */
 const noQuery = new URLSearchParams();

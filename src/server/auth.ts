@@ -51,5 +51,5 @@ function digest(value: string): Buffer {
 
 /** Routes behind the key: the API and the stored images. */
 export function isProtected(path: string): boolean {
-  return path === '/v1' || path.startsWith('/v1/') || path.startsWith('/api/') || path.startsWith('/images/');
+  return path === '/v1' || path.startsWith('/v1/') || path.startsWith('/api/') || path.startsWith('/images/') || path === '/metrics' || path === '/metrics/';
 }

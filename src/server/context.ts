@@ -1,4 +1,5 @@
 import type { AttemptRecord, OperationObserver } from '../core/failover.js';
+import type { GatewayMetrics } from './metrics.js';
 
 /** Per-request state shared by the app and a route: for headers and the log line. */
 export interface RequestContext {
@@ -19,6 +20,8 @@ export interface RequestContext {
   firstContentMs?: number;
   /** Top-level fields an error body carries beside `error` when known: the model asked for, the provider named. */
   errorFields?: Record<string, string>;
+  /** Where the operation reports attempts, failovers and tokens, when metrics are on. */
+  metrics?: GatewayMetrics;
   /** The client's `Authorization: Bearer` token, only when the gateway has no key of its own (a provider key, under selection's rule). */
   clientBearer?: string;
 }
@@ -32,11 +35,24 @@ export function overheadMs(context: RequestContext): string {
   return Math.max(0, performance.now() - context.started - upstream).toFixed(3);
 }
 
-/** What the request's log line learns from the operation as it runs. */
+/** What the request's log line and the metrics learn from the operation as it runs. */
 export function observerFor(context: RequestContext): OperationObserver {
-  return {
+  const metrics = context.metrics;
+  const observer: OperationObserver = {
     firstContent(_provider, ms) {
       context.firstContentMs = Math.round(ms * 100) / 100;
     },
   };
+  if (metrics === undefined) return observer;
+  // A failover: an attempt starts after another failed or was skipped (a lone provider's retries are one attempt).
+  let failed = false;
+  observer.attemptStarted = () => {
+    if (failed) metrics.failover();
+  };
+  observer.attemptEnded = (record) => {
+    metrics.attemptEnded(record);
+    if (record.outcome !== 'ok') failed = true;
+  };
+  observer.usage = (provider, usage) => metrics.tokens(provider, usage);
+  return observer;
 }

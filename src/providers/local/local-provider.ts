@@ -12,7 +12,7 @@ import { chatParamsWithout } from '../../core/params.js';
 import { UpstreamError } from '../../core/errors.js';
 import type { Availability, ChatCall, ChatResult, Provider } from '../../core/provider.js';
 import type { ChatChunk, ChatRequest, FinishReason, Usage } from '../../core/types.js';
-import { classifyModelSource, localPathOf, missingModelMessage, modelIdFromSource, resolveModelSource } from './model-source.js';
+import { classifyModelSource, localPathOf, missingModelMessage, modelIdFromSource, resolveModelSource, type ResolveSourceOptions } from './model-source.js';
 import { countPromptTokens, MAX_CHARS_PER_TOKEN, planPrompt, promptChars, sampling, type PromptPlan, type Sampling } from './prompt.js';
 import { SequencePool, type Lease } from './sequence-pool.js';
 
@@ -29,6 +29,8 @@ export interface LocalOptions {
   parallel: number;
   hfEndpoint?: string;
   log?: (message: string) => void;
+  /** Where a download's progress bar goes (default stderr); the CLI's `chat --local` silences it off a terminal. */
+  progressStream?: ResolveSourceOptions['progressStream'];
 }
 
 const FIX_HINT = 'set INTERFERENCE_LOCAL_MODEL to a GGUF path (or an hf: URI)';
@@ -223,6 +225,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
         hfEndpoint: options.hfEndpoint,
         signal: shutdown.signal,
         log: options.log,
+        progressStream: options.progressStream,
       });
     } catch (error) {
       // A file that is missing or cannot be downloaded is a configuration state, not a health
@@ -351,6 +354,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     params: PARAMS,
 
     activeGenerations: () => running.size,
+    load: () => ({ running: current?.pool.active ?? 0, waiting: current?.pool.waiting ?? 0 }),
 
     availability(): Availability {
       if (closed) return { ok: false, reason: 'the local provider is closed' };

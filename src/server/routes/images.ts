@@ -3,7 +3,7 @@ import type { Registry } from '../../core/registry.js';
 import type { RoutingPolicy } from '../../core/failover.js';
 import { planImages, runImages, type ImagesOutcome } from '../../core/images.js';
 import { readJsonObject } from '../body.js';
-import type { RequestContext } from '../context.js';
+import { observerFor, type RequestContext } from '../context.js';
 import type { ImageStore } from '../image-store.js';
 import { sendJson } from '../respond.js';
 import { validateImagesBody } from '../validate-images.js';
@@ -42,7 +42,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     options.admission.admit(res, () => cutRequest(res, context, undefined, client.abort));
     let outcome: ImagesOutcome;
     try {
-      outcome = await runImages(plan, input.request, client.signal, options.policy, options.imageTimeoutMs);
+      outcome = await runImages(plan, input.request, client.signal, options.policy, options.imageTimeoutMs, observerFor(context));
     } catch (error) {
       if (noteFailure(context, error)) return;
       throw error;
