@@ -78,6 +78,9 @@ function providerSummary(registry: Registry, health: HealthBook, entry: Registry
       ...(provider.images === undefined ? [] : ['/v1/images/generations']),
     ],
     auto_route: entry.autoRoute,
+    // A keyless public service: the hosts that receive the prompts routed to it ("Where does my prompt go?").
+    public_service: entry.publicHosts !== undefined,
+    public_hosts: entry.publicHosts ?? [],
     // From recent real traffic: `working` is false while the breaker is open or most calls fail.
     working: readiness.configured && state.working,
     circuit: state.circuit,
