@@ -105,7 +105,7 @@ export function createApp(options: AppOptions): App {
   // The faces: a web chat page and the API's own documentation.
   const metrics = options.metrics?.collector;
   const chatPage = createChatPage();
-  const apiDocs = createApiDocs({ version: options.version });
+  const apiDocs = createApiDocs({ version: options.version, authenticated: options.gatewayKey !== undefined });
   const index = {
     name: 'Interference',
     version: options.version,
