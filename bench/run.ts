@@ -1,14 +1,15 @@
 /**
- * `npm run bench`: the fake upstream called directly, through Interference and through Portkey's
- * gateway, JSON and streaming, in one run on this machine. Loopback only; every process it starts
- * is stopped at the end (and on Ctrl-C or a crash).
+ * `npm run bench`: the fake upstream called directly, through two minimal reference proxies
+ * (proxy-raw.ts, the floor; proxy-parse.ts), through Interference and through Portkey's gateway,
+ * JSON and streaming, in one run on this machine. Loopback only; every process it starts is
+ * stopped at the end (and on Ctrl-C or a crash).
  *
- *   npm run bench [-- --quick] [--skip-portkey] [--duration=10] [--connections=50] [--samples=2000]
- *                 [--retries=1] [--no-build] [--profile]
+ *   npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--rounds=1] [--duration=10]
+ *                 [--connections=50] [--samples=2000] [--retries=1] [--no-build] [--profile]
  *
  * Environment equivalents: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_SAMPLES, BENCH_RETRIES,
- * BENCH_QUICK=1, BENCH_SKIP_PORTKEY=1, BENCH_NO_BUILD=1, BENCH_PROFILE=1, and BENCH_NODE (the
- * Node binary for the children).
+ * BENCH_ROUNDS, BENCH_QUICK=1, BENCH_SKIP_PORTKEY=1, BENCH_SKIP_PROXIES=1, BENCH_NO_BUILD=1,
+ * BENCH_PROFILE=1, and BENCH_NODE (the Node binary for the children).
  *
  * Progress goes to stderr; the tables (markdown) to stdout; everything measured to
  * bench/results/latest.json (bench/results/quick.json with --quick).
@@ -48,6 +49,8 @@ import {
   unexpectedExits,
   type Managed,
 } from './processes.js';
+import { startProxy } from './minimal-proxies.js';
+import { combineRounds, combineSequential } from './rounds.js';
 import { STREAM_EVENTS } from './upstream.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -92,6 +95,8 @@ function log(line: string): void {
 interface Options {
   quick: boolean;
   skipPortkey: boolean;
+  /** Leaves out the two minimal reference proxies (and with them the ratios to the floor). */
+  skipProxies: boolean;
   build: boolean;
   profile: boolean;
   /** Seconds per autocannon run. */
@@ -103,7 +108,10 @@ interface Options {
   samples: number;
   portkeyStreamSamples: number;
   sequentialWarmup: number;
+  /** Interleaved rounds inside one c=1 measurement (not --rounds). */
   rounds: number;
+  /** --rounds: how many times the c=1 and c=50 measurements are repeated; medians are reported. */
+  measureRounds: number;
   /** Requests per target and mode in the concurrent correctness check. */
   checkRequests: number;
   /** Failover: dead providers, each tried until its breaker opens. */
@@ -120,10 +128,12 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
     if (!match) throw new Error(`unknown argument ${arg}`);
     flags.set(match[1] as string, match[2] ?? 'true');
   }
-  const known = ['quick', 'skip-portkey', 'duration', 'connections', 'samples', 'retries', 'no-build', 'profile', 'help'];
+  const known = ['quick', 'skip-portkey', 'skip-proxies', 'rounds', 'duration', 'connections', 'samples', 'retries', 'no-build', 'profile', 'help'];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name} (known: ${known.map((k) => `--${k}`).join(' ')})`);
   if (flags.has('help')) {
-    process.stderr.write('npm run bench [-- --quick] [--skip-portkey] [--duration=S] [--connections=N] [--samples=N] [--retries=N] [--no-build] [--profile]\n');
+    process.stderr.write(
+      'npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--rounds=N] [--duration=S] [--connections=N] [--samples=N] [--retries=N] [--no-build] [--profile]\n',
+    );
     process.exit(0);
   }
   const bool = (flag: string, variable: string): boolean => flags.has(flag) || env[variable] === '1' || env[variable] === 'true';
@@ -139,6 +149,7 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
   return {
     quick,
     skipPortkey: bool('skip-portkey', 'BENCH_SKIP_PORTKEY'),
+    skipProxies: bool('skip-proxies', 'BENCH_SKIP_PROXIES'),
     build: !bool('no-build', 'BENCH_NO_BUILD'),
     profile: bool('profile', 'BENCH_PROFILE'),
     duration: num('duration', 'BENCH_DURATION', quick ? 3 : 10, 1, 600),
@@ -148,6 +159,7 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
     portkeyStreamSamples: Math.max(10, Math.min(samples, quick ? 40 : 300)),
     sequentialWarmup: quick ? 50 : 200,
     rounds: quick ? 2 : 4,
+    measureRounds: Math.round(num('rounds', 'BENCH_ROUNDS', 1, 1, 20)),
     checkRequests: quick ? 500 : 2000,
     deadProviders: quick ? 4 : 12,
     failoverSamples: quick ? 100 : 500,
@@ -159,11 +171,21 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
 // Targets
 // ---------------------------------------------------------------------------------------------
 
-type TargetName = 'direct' | 'us' | 'portkey';
+/**
+ * proxy-raw is the floor: a node:http + undici proxy that moves bytes and parses nothing.
+ * proxy-parse also parses and re-serialises every body, the least any gateway must do.
+ */
+type TargetName = 'direct' | 'proxy-raw' | 'proxy-parse' | 'us' | 'portkey';
 type Mode = 'json' | 'sse';
-const targetNames: readonly TargetName[] = ['direct', 'us', 'portkey'];
+const targetNames: readonly TargetName[] = ['direct', 'proxy-raw', 'proxy-parse', 'us', 'portkey'];
 const modes: readonly Mode[] = ['json', 'sse'];
-const label: Record<TargetName, string> = { direct: 'direct', us: 'Interference', portkey: 'Portkey' };
+const label: Record<TargetName, string> = {
+  direct: 'direct',
+  'proxy-raw': 'minimal proxy, raw',
+  'proxy-parse': 'minimal proxy, parse',
+  us: 'Interference',
+  portkey: 'Portkey',
+};
 const key = (target: TargetName, mode: Mode): string => `${target} ${mode}`;
 
 interface Target {
@@ -257,6 +279,27 @@ interface LoadResult {
   runs?: number;
   /** Gateway CPU time per request, µs. */
   gatewayCpuPerRequestUs?: number;
+  /** The fake upstream's CPU time per request, µs (for direct: the target's own cost). */
+  upstreamCpuPerRequestUs?: number;
+  /** With --rounds above 1: each round's result; the fields above are then their medians. */
+  perRound?: LoadResult[];
+}
+
+/** How --rounds combines load results: medians, except counts (summed) and peaks (maximum). */
+function combineLoad(rounds: readonly LoadResult[]): LoadResult {
+  const combined = combineRounds(rounds, {
+    requests: 'sum',
+    ok2xx: 'sum',
+    non2xx: 'sum',
+    errors: 'sum',
+    timeouts: 'sum',
+    seconds: 'sum',
+    runs: 'sum',
+    rssPeakMB: 'max',
+    upstreamRssPeakMB: 'max',
+    foreignCpu: 'max',
+  });
+  return rounds.length > 1 ? { ...combined, perRound: [...rounds] } : combined;
 }
 
 const autocannonBin = path.join(repoRoot, 'node_modules/autocannon/autocannon.js');
@@ -324,7 +367,10 @@ async function autocannon(
     result.gatewayCpu = (gatewayCpu1 - gatewayCpu0) / parsed.duration;
     if (parsed.requests.total > 0) result.gatewayCpuPerRequestUs = ((gatewayCpu1 - gatewayCpu0) * 1e6) / parsed.requests.total;
   }
-  if (upstreamCpu0 !== undefined && upstreamCpu1 !== undefined) result.upstreamCpu = (upstreamCpu1 - upstreamCpu0) / parsed.duration;
+  if (upstreamCpu0 !== undefined && upstreamCpu1 !== undefined) {
+    result.upstreamCpu = (upstreamCpu1 - upstreamCpu0) / parsed.duration;
+    if (parsed.requests.total > 0) result.upstreamCpuPerRequestUs = ((upstreamCpu1 - upstreamCpu0) * 1e6) / parsed.requests.total;
+  }
   if (loadgenCpu !== undefined) result.loadgenCpu = loadgenCpu / (parsed.duration + 0.3);
   if (foreignCpu !== undefined) result.foreignCpu = foreignCpu;
   return result;
@@ -734,7 +780,9 @@ async function main(): Promise<void> {
   const host = machine();
   const date = new Date().toISOString();
   log(
-    `${host.cpu}, ${host.cores} cores, node ${host.node}; c=${options.connections}, ${options.duration}s per run${options.quick ? ' (quick)' : ''}${options.skipPortkey ? ', Portkey skipped' : ''}`,
+    `${host.cpu}, ${host.cores} cores, node ${host.node}; c=${options.connections}, ${options.duration}s per run` +
+      `${options.measureRounds > 1 ? `, ${options.measureRounds} rounds (medians)` : ''}${options.quick ? ' (quick)' : ''}` +
+      `${options.skipPortkey ? ', Portkey skipped' : ''}${options.skipProxies ? ', minimal proxies skipped' : ''}`,
   );
   const resultsDir = path.join(benchDir, 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -773,9 +821,17 @@ async function main(): Promise<void> {
       gateway.args = [link];
       gateway.how += `, through the symlink ${path.basename(link)}`;
     }
-    const [ours, portkey] = await Promise.all([startOurs(gateway.args, configPath, tmp), options.skipPortkey ? Promise.resolve(undefined) : startPortkey(tmp)]);
+    const proxyContext = { benchDir, repoRoot, tmp, nodeBin, preloads: [watchPreload], env: { PATH: childPath, HOME: tmp } };
+    const [ours, portkey, proxyRaw, proxyParse] = await Promise.all([
+      startOurs(gateway.args, configPath, tmp),
+      options.skipPortkey ? Promise.resolve(undefined) : startPortkey(tmp),
+      options.skipProxies ? Promise.resolve(undefined) : startProxy('raw', upstream.origin, proxyContext),
+      options.skipProxies ? Promise.resolve(undefined) : startProxy('parse', upstream.origin, proxyContext),
+    ]);
     log(`Interference on ${ours.origin} (pid ${ours.proc.pid}, ${gateway.how})`);
     if (portkey) log(`Portkey ${version('node_modules/@portkey-ai/gateway')} on ${portkey.origin} (pid ${portkey.proc.pid})`);
+    if (proxyRaw && proxyParse)
+      log(`minimal proxies: raw on ${proxyRaw.origin} (pid ${proxyRaw.proc.pid}), parse on ${proxyParse.origin} (pid ${proxyParse.proc.pid})`);
     started = {
       upstream: upstream.proc,
       upstreamOrigin: upstream.origin,
@@ -793,6 +849,10 @@ async function main(): Promise<void> {
 
     const targets = new Map<TargetName, Target>();
     targets.set('direct', { name: 'direct', origin: upstream.origin, proc: upstream.proc, request: upstreamRequest });
+    // The proxies get exactly what Interference gets (with its `provider` field), so that the
+    // rows differ only in what sits between the client and the fake.
+    if (proxyRaw) targets.set('proxy-raw', { name: 'proxy-raw', origin: proxyRaw.origin, proc: proxyRaw.proc, request: (mode) => usRequest(mode) });
+    if (proxyParse) targets.set('proxy-parse', { name: 'proxy-parse', origin: proxyParse.origin, proc: proxyParse.proc, request: (mode) => usRequest(mode) });
     targets.set('us', { name: 'us', origin: ours.origin, proc: ours.proc, request: (mode) => usRequest(mode) });
     if (portkey)
       targets.set('portkey', { name: 'portkey', origin: portkey.origin, proc: portkey.proc, request: (mode) => portkeyRequest(mode, upstream.origin) });
@@ -803,8 +863,13 @@ async function main(): Promise<void> {
       upstream: rssMB(upstream.proc.pid),
       us: rssMB(ours.proc.pid),
       portkey: portkey ? rssMB(portkey.proc.pid) : undefined,
+      'proxy-raw': proxyRaw ? rssMB(proxyRaw.proc.pid) : undefined,
+      'proxy-parse': proxyParse ? rssMB(proxyParse.proc.pid) : undefined,
     };
-    log(`idle RSS: Interference ${mb(idle.us)} MB, Portkey ${mb(idle.portkey)} MB, upstream ${mb(idle.upstream)} MB`);
+    log(
+      `idle RSS: Interference ${mb(idle.us)} MB, Portkey ${mb(idle.portkey)} MB, upstream ${mb(idle.upstream)} MB, ` +
+        `minimal proxies raw ${mb(idle['proxy-raw'])} / parse ${mb(idle['proxy-parse'])} MB`,
+    );
 
     // --- sanity --------------------------------------------------------------------------
     for (const target of [...targets.values()]) {
@@ -836,8 +901,7 @@ async function main(): Promise<void> {
 
     assertAlive('warm-up');
 
-    // --- one connection, µs ---------------------------------------------------------------
-    log(`c=1: ${options.samples} requests per target and mode (Portkey streams: ${options.portkeyStreamSamples}), ${options.rounds} interleaved rounds`);
+    // --- c=1 and c=50, repeated --rounds times; the report takes the median of each figure ----
     const sequentialTargets: SequentialTarget[] = [];
     for (const mode of modes) {
       for (const name of active) {
@@ -851,48 +915,62 @@ async function main(): Promise<void> {
         });
       }
     }
-    const sequentialMeter = foreignMeter();
-    const sequential = await measureSequential(sequentialTargets, options.rounds, log);
-    const sequentialForeign = sequentialMeter.stop();
-    log(`  other processes during c=1: ${pct(sequentialForeign)} of a core`);
-    if ((sequentialForeign ?? 0) > DISTURBED) log(`  WARNING: c=1 latencies were measured while other processes used ${pct(sequentialForeign)} of a core`);
-    for (const [name, result] of sequential) {
-      log(
-        `  ${name.padEnd(12)} p50 ${ms(result.total?.p50)} p99 ${ms(result.total?.p99)} ms` +
-          (result.firstEvent ? `, first event p50 ${ms(result.firstEvent.p50)} ms` : '') +
-          (result.failed > 0 ? `, ${result.failed} FAILED: ${result.errors.join('; ')}` : ''),
-      );
-    }
+    const sequentialRounds = new Map<string, SequentialResult[]>();
+    const loadRounds = new Map<string, LoadResult[]>();
+    let sequentialForeign: number | undefined;
+    for (let round = 1; round <= options.measureRounds; round++) {
+      // Each round measures c=1 and then c=50, so that a slow stretch of the machine hits one
+      // round of everything rather than every round of one phase.
+      if (options.measureRounds > 1) log(`round ${round}/${options.measureRounds}`);
 
-    assertAlive('c=1 latency');
+      // --- one connection, µs -------------------------------------------------------------
+      log(`c=1: ${options.samples} requests per target and mode (Portkey streams: ${options.portkeyStreamSamples}), ${options.rounds} interleaved rounds`);
+      const sequentialMeter = foreignMeter();
+      const sequential = await measureSequential(sequentialTargets, options.rounds, log);
+      const foreignNow = sequentialMeter.stop();
+      if (foreignNow !== undefined) sequentialForeign = Math.max(sequentialForeign ?? 0, foreignNow);
+      log(`  other processes during c=1: ${pct(foreignNow)} of a core`);
+      if ((foreignNow ?? 0) > DISTURBED) log(`  WARNING: c=1 latencies were measured while other processes used ${pct(foreignNow)} of a core`);
+      for (const [name, result] of sequential) {
+        sequentialRounds.set(name, [...(sequentialRounds.get(name) ?? []), result]);
+        log(
+          `  ${name.padEnd(17)} p50 ${ms(result.total?.p50)} p99 ${ms(result.total?.p99)} ms` +
+            (result.firstEvent ? `, first event p50 ${ms(result.firstEvent.p50)} ms` : '') +
+            (result.failed > 0 ? `, ${result.failed} FAILED: ${result.errors.join('; ')}` : ''),
+        );
+      }
 
-    // --- c=50 load ----------------------------------------------------------------------
-    const load = new Map<string, LoadResult>();
-    for (const mode of modes) {
-      for (const name of active) {
-        const target = targets.get(name) as Target;
-        log(`load: ${label[name]} ${mode}, c=${options.connections}, ${options.duration}s`);
-        const watch = name === 'direct' ? { upstream: upstream.proc } : { upstream: upstream.proc, gateway: target.proc };
-        let result: LoadResult | undefined;
-        // On a shared machine: a run disturbed by other processes is repeated (bounded), keeping the least disturbed.
-        for (let attempt = 0; attempt <= options.retries; attempt++) {
-          const measured = await autocannon(target.origin, target.request(mode), options.duration, options.connections, watch);
-          assertAlive(`load ${label[name]} ${mode}`);
-          measured.runs = attempt + 1;
-          log(
-            `  ${int(measured.rps)} rps, p50 ${measured.p50} p99 ${measured.p99} ms, non-2xx ${measured.non2xx}, errors ${measured.errors}` +
-              (measured.gatewayCpu !== undefined ? `, gateway CPU ${pct(measured.gatewayCpu)} (${int(measured.gatewayCpuPerRequestUs)} µs/req)` : '') +
-              `, upstream CPU ${pct(measured.upstreamCpu)}, autocannon CPU ${pct(measured.loadgenCpu)}, other processes ${pct(measured.foreignCpu)}`,
-          );
-          if (result === undefined || (measured.foreignCpu ?? 0) < (result.foreignCpu ?? 0)) result = { ...measured };
-          if ((measured.foreignCpu ?? 0) <= DISTURBED) break;
-          log(
-            `  WARNING: processes the bench did not start used ${pct(measured.foreignCpu)} of a core during this run${attempt < options.retries ? '; running it again' : '; keeping the least disturbed run'}`,
-          );
+      assertAlive('c=1 latency');
+
+      // --- c=50 load --------------------------------------------------------------------
+      for (const mode of modes) {
+        for (const name of active) {
+          const target = targets.get(name) as Target;
+          log(`load: ${label[name]} ${mode}, c=${options.connections}, ${options.duration}s`);
+          const watch = name === 'direct' ? { upstream: upstream.proc } : { upstream: upstream.proc, gateway: target.proc };
+          let result: LoadResult | undefined;
+          // On a shared machine: a run disturbed by other processes is repeated (bounded), keeping the least disturbed.
+          for (let attempt = 0; attempt <= options.retries; attempt++) {
+            const measured = await autocannon(target.origin, target.request(mode), options.duration, options.connections, watch);
+            assertAlive(`load ${label[name]} ${mode}`);
+            measured.runs = attempt + 1;
+            log(
+              `  ${int(measured.rps)} rps, p50 ${measured.p50} p99 ${measured.p99} ms, non-2xx ${measured.non2xx}, errors ${measured.errors}` +
+                (measured.gatewayCpu !== undefined ? `, gateway CPU ${pct(measured.gatewayCpu)} (${int(measured.gatewayCpuPerRequestUs)} µs/req)` : '') +
+                `, upstream CPU ${pct(measured.upstreamCpu)} (${int(measured.upstreamCpuPerRequestUs)} µs/req), autocannon CPU ${pct(measured.loadgenCpu)}, other processes ${pct(measured.foreignCpu)}`,
+            );
+            if (result === undefined || (measured.foreignCpu ?? 0) < (result.foreignCpu ?? 0)) result = { ...measured };
+            if ((measured.foreignCpu ?? 0) <= DISTURBED) break;
+            log(
+              `  WARNING: processes the bench did not start used ${pct(measured.foreignCpu)} of a core during this run${attempt < options.retries ? '; running it again' : '; keeping the least disturbed run'}`,
+            );
+          }
+          if (result !== undefined) loadRounds.set(key(name, mode), [...(loadRounds.get(key(name, mode)) ?? []), result]);
         }
-        if (result !== undefined) load.set(key(name, mode), result);
       }
     }
+    const sequential = new Map([...sequentialRounds].map(([name, rounds]) => [name, combineSequential(rounds)] as const));
+    const load = new Map([...loadRounds].map(([name, rounds]) => [name, combineLoad(rounds)] as const));
 
     // --- correctness under concurrency ----------------------------------------------------
     log(`check: ${options.checkRequests} requests at c=${options.connections} per target and mode, every body verified`);
@@ -922,11 +1000,15 @@ async function main(): Promise<void> {
       upstream: rssMB(upstream.proc.pid),
       us: rssMB(ours.proc.pid),
       portkey: portkey ? rssMB(portkey.proc.pid) : undefined,
+      'proxy-raw': proxyRaw ? rssMB(proxyRaw.proc.pid) : undefined,
+      'proxy-parse': proxyParse ? rssMB(proxyParse.proc.pid) : undefined,
     };
     const peak: Record<string, number | undefined> = {
       upstream: peakRssMB(upstream.proc.pid),
       us: peakRssMB(ours.proc.pid),
       portkey: portkey ? peakRssMB(portkey.proc.pid) : undefined,
+      'proxy-raw': proxyRaw ? peakRssMB(proxyRaw.proc.pid) : undefined,
+      'proxy-parse': proxyParse ? peakRssMB(proxyParse.proc.pid) : undefined,
     };
 
     // --- profile ------------------------------------------------------------------------------
@@ -1000,6 +1082,109 @@ interface TargetCheck {
   pass: boolean | null;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The floor: Interference against the minimal raw pass-through proxy
+// ---------------------------------------------------------------------------------------------
+
+/** One row against the raw proxy: rps and CPU as ratios, c=1 latencies as differences (ms). */
+interface VersusFloor {
+  rpsRatio?: number;
+  cpuPerRequestRatio?: number;
+  addedP50Ms?: number;
+  addedP99Ms?: number;
+  addedFirstEventP50Ms?: number;
+  addedFirstEventP99Ms?: number;
+}
+
+const finite = (value: number): number | undefined => (Number.isFinite(value) ? value : undefined);
+
+function versusFloor(input: ReportInput, name: TargetName, mode: Mode): VersusFloor | undefined {
+  const raw = { load: input.load.get(key('proxy-raw', mode)), seq: input.sequential.get(key('proxy-raw', mode)) };
+  const row = { load: input.load.get(key(name, mode)), seq: input.sequential.get(key(name, mode)) };
+  if (raw.load === undefined || row.load === undefined) return undefined;
+  const result: VersusFloor = {
+    rpsRatio: finite(row.load.rps / raw.load.rps),
+    cpuPerRequestRatio: finite((row.load.gatewayCpuPerRequestUs ?? NaN) / (raw.load.gatewayCpuPerRequestUs ?? NaN)),
+    addedP50Ms: finite((row.seq?.total?.p50 ?? NaN) - (raw.seq?.total?.p50 ?? NaN)),
+    addedP99Ms: finite((row.seq?.total?.p99 ?? NaN) - (raw.seq?.total?.p99 ?? NaN)),
+  };
+  if (mode === 'sse') {
+    result.addedFirstEventP50Ms = finite((row.seq?.firstEvent?.p50 ?? NaN) - (raw.seq?.firstEvent?.p50 ?? NaN));
+    result.addedFirstEventP99Ms = finite((row.seq?.firstEvent?.p99 ?? NaN) - (raw.seq?.firstEvent?.p99 ?? NaN));
+  }
+  return result;
+}
+
+/** The main table's "us vs floor" cell: throughput ratio, and added c=1 latency (first event for SSE). */
+function floorCell(input: ReportInput, mode: Mode): string {
+  const f = versusFloor(input, 'us', mode);
+  if (f === undefined) return '';
+  const latency =
+    mode === 'json'
+      ? `${signed(f.addedP50Ms)} / ${signed(f.addedP99Ms)} ms c=1 p50 / p99`
+      : `${signed(f.addedFirstEventP50Ms)} / ${signed(f.addedFirstEventP99Ms)} ms first event p50 / p99`;
+  return `${ratio(f.rpsRatio, 1)} rps, ${latency}`;
+}
+
+/** Side by side: raw proxy, parse proxy, Interference; then parse and Interference against raw. */
+function floorTable(input: ReportInput): { markdown: string; json: Record<string, VersusFloor | undefined> } | undefined {
+  if (!input.active.includes('proxy-raw') || !input.active.includes('us')) return undefined;
+  const columns = (['proxy-raw', 'proxy-parse', 'us'] as const).filter((name) => input.active.includes(name));
+  const against = columns.filter((name) => name !== 'proxy-raw');
+  const rows: string[][] = [];
+  const add = (what: string, mode: Mode, value: (name: TargetName) => string, versus: (f: VersusFloor | undefined) => string): void => {
+    rows.push([what, ...columns.map(value), ...against.map((name) => versus(versusFloor(input, name, mode)))]);
+  };
+  const load = (name: TargetName, mode: Mode): LoadResult | undefined => input.load.get(key(name, mode));
+  const seq = (name: TargetName, mode: Mode): SequentialResult | undefined => input.sequential.get(key(name, mode));
+  for (const mode of modes) {
+    const upper = mode === 'json' ? 'JSON' : 'SSE';
+    add(
+      `${upper} rps, c=${input.options.connections}`,
+      mode,
+      (name) => int(load(name, mode)?.rps),
+      (f) => ratio(f?.rpsRatio, 1),
+    );
+  }
+  add(
+    'JSON c=1 p50 ms',
+    'json',
+    (name) => ms(seq(name, 'json')?.total?.p50),
+    (f) => signed(f?.addedP50Ms),
+  );
+  add(
+    'JSON c=1 p99 ms',
+    'json',
+    (name) => ms(seq(name, 'json')?.total?.p99),
+    (f) => signed(f?.addedP99Ms),
+  );
+  add(
+    'SSE first event c=1 p50 ms',
+    'sse',
+    (name) => ms(seq(name, 'sse')?.firstEvent?.p50),
+    (f) => signed(f?.addedFirstEventP50Ms),
+  );
+  add(
+    'SSE first event c=1 p99 ms',
+    'sse',
+    (name) => ms(seq(name, 'sse')?.firstEvent?.p99),
+    (f) => signed(f?.addedFirstEventP99Ms),
+  );
+  for (const mode of modes) {
+    const upper = mode === 'json' ? 'JSON' : 'SSE';
+    add(
+      `CPU µs/req, ${upper} c=${input.options.connections}`,
+      mode,
+      (name) => int(load(name, mode)?.gatewayCpuPerRequestUs),
+      (f) => ratio(f?.cpuPerRequestRatio, 1),
+    );
+  }
+  const markdown = table(['against the floor', ...columns.map((name) => label[name]), ...against.map((name) => `${label[name]} vs raw`)], rows);
+  const json: Record<string, VersusFloor | undefined> = {};
+  for (const name of against) for (const mode of modes) json[key(name, mode)] = versusFloor(input, name, mode);
+  return { markdown, json };
+}
+
 function buildReport(input: ReportInput): { markdown: string; json: Record<string, unknown> } {
   const { options, load, sequential, checks, failover } = input;
   const get = <T>(map: Map<string, T>, target: TargetName, mode: Mode): T | undefined => map.get(key(target, mode));
@@ -1025,6 +1210,7 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
         const latencyGain = (ps?.total?.p50 ?? NaN) - (s?.total?.p50 ?? NaN);
         versusPortkey = `${ratio(l?.rps, pl.rps)} rps, ${signed(-latencyGain)} ms c=1 p50`;
       }
+      const versusFloor = name === 'us' ? floorCell(input, mode) : '';
       rows.push([
         `${label[name]} ${mode === 'json' ? 'JSON' : 'SSE'}`,
         int(l?.rps),
@@ -1037,6 +1223,7 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
         name === 'direct' ? '—' : int(l?.gatewayCpuPerRequestUs),
         name === 'direct' ? '1.00x' : ratio(l?.rps, dl?.rps),
         versusPortkey || '—',
+        versusFloor || '—',
         String(bad),
       ]);
     }
@@ -1054,6 +1241,7 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
       'CPU µs/req',
       'rps vs direct',
       'us vs Portkey',
+      'us vs floor',
       'bad responses',
     ],
     rows,
@@ -1096,18 +1284,31 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
       `${mb(input.idle.portkey)} / ${mb(loadPeak('portkey'))} / ${mb(input.after.portkey)} / ${mb(input.peak.portkey)} MB`,
     ]);
   }
+  for (const name of ['proxy-raw', 'proxy-parse'] as const) {
+    if (!input.active.includes(name)) continue;
+    second.push([
+      `${label[name]} RSS: idle (fresh) / peak under load / idle after the run / VmHWM`,
+      `${mb(input.idle[name])} / ${mb(loadPeak(name))} / ${mb(input.after[name])} / ${mb(input.peak[name])} MB`,
+    ]);
+  }
   second.push(['upstream fake RSS: idle / VmHWM', `${mb(input.idle.upstream)} / ${mb(input.peak.upstream)} MB`]);
   const cpuLine = (name: TargetName): string => {
     const j = get(load, name, 'json');
     const s = get(load, name, 'sse');
     return `${pct(j?.gatewayCpu)} / ${pct(s?.gatewayCpu)} of a core (${int(j?.gatewayCpuPerRequestUs)} / ${int(s?.gatewayCpuPerRequestUs)} µs per request)`;
   };
-  second.push([`CPU at c=${options.connections}, JSON / SSE: Interference`, cpuLine('us')]);
-  if (input.active.includes('portkey')) second.push([`CPU at c=${options.connections}, JSON / SSE: Portkey`, cpuLine('portkey')]);
+  for (const name of ['proxy-raw', 'proxy-parse', 'us', 'portkey'] as const) {
+    if (input.active.includes(name)) second.push([`CPU at c=${options.connections}, JSON / SSE: ${label[name]}`, cpuLine(name)]);
+  }
   const directJson = get(load, 'direct', 'json');
+  const directSse = get(load, 'direct', 'sse');
   second.push([
     `CPU at c=${options.connections}, direct JSON: upstream / autocannon`,
     `${pct(directJson?.upstreamCpu)} / ${pct(directJson?.loadgenCpu)} of a core`,
+  ]);
+  second.push([
+    `CPU at c=${options.connections}, direct JSON / SSE: upstream fake per request`,
+    `${int(directJson?.upstreamCpuPerRequestUs)} / ${int(directSse?.upstreamCpuPerRequestUs)} µs per request`,
   ]);
   const foreign = [...load.values()].map((l) => l.foreignCpu).filter((v): v is number => v !== undefined);
   const worstForeign = Math.max(input.busyBefore ?? 0, input.sequentialForeign ?? 0, ...foreign);
@@ -1226,11 +1427,14 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
     '',
     `Load: autocannon, ${options.connections} connections, ${options.duration} s per run after ${options.warmup} s warm-ups (latency in whole ms). ` +
       `c=1: ${options.samples} sequential keep-alive requests per row (Portkey SSE: ${options.portkeyStreamSamples}), µs timer, ${options.rounds} interleaved rounds; added = row − direct at the same percentile. ` +
-      `First event = first complete SSE event at the client. RSS = VmRSS of the gateway process. "bad responses" = non-2xx + errors under load + failed body checks.` +
+      `First event = first complete SSE event at the client. RSS = VmRSS of the gateway process. "bad responses" = non-2xx + errors under load + failed body checks. ` +
+      `"minimal proxy" rows: a few dozen lines of node:http + undici (bench/proxy-raw.ts moves bytes: the floor; bench/proxy-parse.ts parses and re-serialises every body); "us vs floor" = Interference against the raw one.` +
+      (options.measureRounds > 1 ? ` c=1 and c=${options.connections} figures are medians of ${options.measureRounds} rounds.` : '') +
       (options.quick ? ' QUICK MODE: short runs, few samples; smoke test only.' : ''),
     ...(disturbed ? ['', `**Disturbed run:** other processes used up to ${pct(worstForeign)} of a core while this ran; do not quote these figures.`] : []),
   ].join('\n');
-  const markdown = [header, '', mainTable, '', secondTable, '', targetTable, ''];
+  const floor = floorTable(input);
+  const markdown = [header, '', mainTable, '', ...(floor ? [floor.markdown, ''] : []), secondTable, '', targetTable, ''];
   if (input.profile) {
     markdown.push(
       `Profile of Interference (--cpu-prof, c=${options.connections} JSON, ${options.duration} s, ${input.profile.totalMs.toFixed(0)} ms sampled), self time:`,
@@ -1263,11 +1467,20 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
     sequential: Object.fromEntries(sequential),
     concurrentChecks: Object.fromEntries(checks),
     failover,
-    memory: { idle: input.idle, afterRun: input.after, vmHWM: input.peak, peakUnderLoad: { us: loadPeak('us'), portkey: loadPeak('portkey') } },
+    memory: {
+      idle: input.idle,
+      afterRun: input.after,
+      vmHWM: input.peak,
+      peakUnderLoad: { us: loadPeak('us'), portkey: loadPeak('portkey'), 'proxy-raw': loadPeak('proxy-raw'), 'proxy-parse': loadPeak('proxy-parse') },
+    },
     targets,
+    cpuPerRequestUs: Object.fromEntries(
+      [...load].map(([name, l]) => [name, name.startsWith('direct') ? l.upstreamCpuPerRequestUs : l.gatewayCpuPerRequestUs] as const),
+    ),
     markdown: markdown.join('\n'),
   };
   if (input.profile) json.profile = input.profile;
+  if (floor) json.floor = floor.json;
   return { markdown: markdown.join('\n'), json };
 }
 
