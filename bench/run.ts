@@ -481,6 +481,8 @@ async function startOurs(gatewayArgs: string[], configPath: string, home: string
       PORT: '0',
       HOST: '127.0.0.1',
       INTERFERENCE_LOG: '0',
+      // What metrics cost: `INTERFERENCE_METRICS=off npm run bench` runs the gateway without them.
+      INTERFERENCE_METRICS: process.env.INTERFERENCE_METRICS ?? 'on',
       INTERFERENCE_CONFIG: configPath,
       INTERFERENCE_MODELS_DIR: path.join(home, 'models'),
       INTERFERENCE_IMAGES_DIR: path.join(home, 'images'),

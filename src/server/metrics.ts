@@ -18,6 +18,8 @@ export class GatewayMetrics {
   readonly #failovers: Counter;
   readonly #tokens: Counter<'provider' | 'kind'>;
   readonly #known: ReadonlySet<string>;
+  /** Bounded: routes are templates, providers registry ids, statuses three digits. */
+  readonly #series = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void }; overhead: { observe(value: number): void } }>();
 
   constructor(registry: Registry, health: HealthBook) {
     const registers = [this.#own];
@@ -90,13 +92,25 @@ export class GatewayMetrics {
   /** A request is over (answered, left by its client, or cut). */
   requestEnded(route: string, provider: string | undefined, status: number, seconds: number, overheadSeconds: number): void {
     const who = provider !== undefined && this.#known.has(provider) ? provider : '';
-    this.#requests.inc({ route, provider: who, status: String(status) });
-    this.#duration.observe({ route, provider: who }, seconds);
-    this.#overhead.observe({ route }, overheadSeconds);
+    // On the hot path: the labelled children are looked up once per label set, then reused
+    // (prom-client would otherwise hash the label object on every call).
+    const key = `${route}\u0000${who}\u0000${status}`;
+    let series = this.#series.get(key);
+    if (series === undefined) {
+      series = {
+        requests: this.#requests.labels(route, who, String(status)),
+        duration: this.#duration.labels(route, who),
+        overhead: this.#overhead.labels(route),
+      };
+      this.#series.set(key, series);
+    }
+    series.requests.inc();
+    series.duration.observe(seconds);
+    series.overhead.observe(overheadSeconds);
   }
 
   attemptEnded(record: AttemptRecord): void {
-    this.#attempts.inc({ provider: record.provider, outcome: record.outcome });
+    this.#attempts.labels(record.provider, record.outcome).inc();
   }
 
   failover(): void {
