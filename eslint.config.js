@@ -21,7 +21,10 @@ export default [
         'error',
         {
           patterns: [
-            forbid(['server', 'providers'], 'core/ imports neither server/ nor providers/: it owns the operations, the edges own the dialects'),
+            forbid(
+              ['server', 'providers', 'state'],
+              'core/ imports neither server/, providers/ nor state/: it owns the operations, the edges own the dialects and the shared state',
+            ),
             {
               group: ['../config', '../config.js', '../config-file', '../config-file.js'],
               message: 'core/ does not read the configuration: it is handed settings',
@@ -35,6 +38,17 @@ export default [
     files: ['src/server/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [forbid(['providers'], 'server/ does not import providers/: it reaches them through the registry')] }],
+    },
+  },
+  {
+    files: ['src/state/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [forbid(['server', 'providers'], 'state/ implements the shared-state interfaces core/ defines: it imports neither server/ nor providers/')],
+        },
+      ],
     },
   },
   ...protocolFolders.map((folder) => ({

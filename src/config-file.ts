@@ -78,6 +78,8 @@ const fileSchema = v.strictObject({
   limits: v.optional(limitsSchema),
   corsOrigins: v.optional(v.array(text, 'an array of origins like ["https://app.example"]')),
   publicProviders: v.optional(v.boolean('true or false')),
+  /** Shared state for several replicas: a redis:// or rediss:// URL (REDIS_URL wins). */
+  redis: v.optional(v.pipe(text, v.regex(/^rediss?:\/\/\S+$/, 'a Redis URL like "redis://127.0.0.1:6379"'))),
 });
 
 export type ConfigFile = v.InferOutput<typeof fileSchema>;

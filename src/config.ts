@@ -62,6 +62,11 @@ export interface Config {
   publicProviders: boolean;
   /** Prometheus metrics at /metrics (behind the gateway key), or on their own port when `port` is set. */
   metrics: { enabled: boolean; port: number | undefined };
+  /**
+   * Redis for state shared by replicas (health, limits, images, stored responses); undefined: one
+   * process, everything in memory and on local disk.
+   */
+  redisUrl: string | undefined;
   /** Things to say at start that do not stop it (a model file that is missing, say). */
   warnings: string[];
 }
@@ -180,6 +185,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), cli: Com
     },
     corsOrigins: corsOrigins(env.INTERFERENCE_CORS_ORIGINS, file.corsOrigins, found ?? 'config file', problems),
     publicProviders: read.flag('INTERFERENCE_PUBLIC_PROVIDERS', file.publicProviders ?? true),
+    redisUrl: redisUrl(env.REDIS_URL, file.redis, problems),
     metrics: {
       enabled: read.flag('INTERFERENCE_METRICS', true),
       port: nonEmpty(env.INTERFERENCE_METRICS_PORT) === undefined ? undefined : read.integer('INTERFERENCE_METRICS_PORT', 0, 0, 65535),
@@ -291,6 +297,22 @@ function corsOrigins(raw: string | undefined, fromFile: string[] | undefined, fi
     out.push(parsed.origin);
   });
   return out;
+}
+
+/** `REDIS_URL` (wins) or the file's `redis`: redis:// or rediss:// only. */
+function redisUrl(raw: string | undefined, fromFile: string | undefined, problems: ConfigProblem[]): string | undefined {
+  const value = nonEmpty(raw);
+  if (value === undefined) return fromFile;
+  if (!/^rediss?:\/\/\S+$/.test(value)) {
+    problems.push({ where: 'environment', path: 'REDIS_URL', found: show(withoutPassword(value)), expected: 'a Redis URL like "redis://127.0.0.1:6379"' });
+    return undefined;
+  }
+  return value;
+}
+
+/** A Redis URL fit for messages and listings: its user-info (a password) masked. */
+export function withoutPassword(url: string): string {
+  return url.replace(/^(rediss?:\/\/)[^@/]*@/, '$1***@');
 }
 
 /** One provider's settings, resolved from the config file and the environment (the only place both are read). */

@@ -8,6 +8,7 @@ import type { RoutingPolicy } from './core/failover.js';
 import { buildRegistry } from './providers/index.js';
 import { createApp, sendMetrics } from './server/app.js';
 import { GatewayMetrics } from './server/metrics.js';
+import { SharedRedis } from './state/redis.js';
 import { logEvent } from './server/log.js';
 
 export interface RunningServer {
@@ -15,6 +16,8 @@ export interface RunningServer {
   registry: Registry;
   policy: RoutingPolicy;
   url: string;
+  /** The shared-state connection, when REDIS_URL is set. */
+  redis?: SharedRedis;
   /** Where Prometheus scrapes, when the metrics have their own port (INTERFERENCE_METRICS_PORT). */
   metricsUrl?: string;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts what is left. */
@@ -58,6 +61,12 @@ export async function startServer(config: Config, registry: Registry = buildRegi
         error: error instanceof Error ? (error.stack ?? error.message) : String(error),
       }),
   };
+  // State shared by replicas, when Redis is configured; a Redis that is down only means local state for now.
+  const redis =
+    config.redisUrl === undefined
+      ? undefined
+      : new SharedRedis(config.redisUrl, (event, fields) => logEvent({ level: event === 'redis_down' ? 'warn' : 'info', event, ...fields }));
+  if (redis !== undefined) await redis.connect();
   const metrics = config.metrics.enabled ? new GatewayMetrics(registry, policy.health) : undefined;
   const app = createApp({
     ...(metrics === undefined ? {} : { metrics: { collector: metrics, route: config.metrics.port === undefined } }),
@@ -120,6 +129,7 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     registry,
     policy,
     url: `http://${host}:${port}`,
+    ...(redis === undefined ? {} : { redis }),
     ...(metricsServer === undefined ? {} : { metricsUrl: `http://${host}:${listeningPort(metricsServer, 0)}/metrics` }),
     close(graceMs = 0) {
       closing ??= shutdown(graceMs);
@@ -143,6 +153,7 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     clearInterval(sweep);
     await cutting;
     await Promise.all(registry.all().map((entry) => entry.provider.close?.()));
+    await redis?.close();
     await closeAgents();
   }
 

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { banner } from '../banner.js';
-import { ConfigError, loadConfig, type CommandLineSettings, type Config } from '../config.js';
+import { ConfigError, loadConfig, withoutPassword, type CommandLineSettings, type Config } from '../config.js';
 import { isLoopbackHost } from '../core/http.js';
 import type { Registry } from '../core/registry.js';
 import { buildRegistry } from '../providers/index.js';
@@ -151,6 +151,7 @@ function resolvedConfig(config: Config, registry: Registry): Record<string, unkn
   return {
     ...settings,
     gatewayKey: gatewayKey === undefined ? null : mask(gatewayKey),
+    redisUrl: config.redisUrl === undefined ? null : withoutPassword(config.redisUrl),
     providers: registry.all().map((entry) => {
       const readiness = registry.readiness(entry);
       return {
