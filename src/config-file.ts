@@ -46,6 +46,20 @@ export type ProviderApi = (typeof providerApis)[number];
 
 const idExpectation = 'a provider id: 1 to 64 ASCII letters, digits, ".", "_" or "-" (it is used in headers and variable names)';
 
+/**
+ * Rate limits, per gateway key or per provider: requests and tokens in any 60 seconds, requests in
+ * flight at once. Each is optional; absent means no limit of that kind.
+ */
+const perMinute = (what: string) => {
+  const expected = `a whole number of ${what} from 1 to 1000000000`;
+  return v.optional(v.pipe(v.number(expected), v.integer(expected), v.minValue(1, expected), v.maxValue(1_000_000_000, expected)));
+};
+const rateLimitsSchema = v.strictObject({
+  requestsPerMinute: perMinute('requests per minute'),
+  tokensPerMinute: perMinute('tokens per minute'),
+  concurrent: perMinute('requests in flight at once'),
+});
+
 const providerEntrySchema = v.strictObject({
   id: v.pipe(v.string(idExpectation), v.regex(/^[A-Za-z0-9._-]{1,64}$/, idExpectation)),
   api: v.optional(v.picklist(providerApis, `one of ${providerApis.map((api) => `"${api}"`).join(', ')}`)),
@@ -56,6 +70,19 @@ const providerEntrySchema = v.strictObject({
   url: v.optional(text),
   defaultModel: v.optional(text),
   aliases: v.optional(v.record(v.string(), text, 'an object of alias: model id')),
+  /** The provider's own quota: past it the provider is skipped (failover), or a 429 when it is alone. */
+  limits: v.optional(rateLimitsSchema),
+});
+
+const keyNameExpectation = 'a key name: 1 to 64 ASCII letters, digits, ".", "_" or "-" (it appears in logs)';
+export const keyHashExpectation = '"sha256:" and the 64 hex digits of the key\'s SHA-256 (printf %s "$KEY" | sha256sum); never the key itself';
+
+/** A gateway key of its own: admitted by its hash, limited to some providers and rates. */
+const keyEntrySchema = v.strictObject({
+  name: v.pipe(v.string(keyNameExpectation), v.regex(/^[A-Za-z0-9._-]{1,64}$/, keyNameExpectation)),
+  keyHash: v.pipe(v.string(keyHashExpectation), v.regex(/^sha256:[0-9a-fA-F]{64}$/, keyHashExpectation)),
+  providers: v.optional(v.array(v.pipe(v.string(idExpectation), v.regex(/^[A-Za-z0-9._-]{1,64}$/, idExpectation)), 'an array of provider ids like ["Groq"]')),
+  limits: v.optional(rateLimitsSchema),
 });
 
 const timeoutsSchema = v.strictObject({
@@ -78,12 +105,16 @@ const fileSchema = v.strictObject({
   limits: v.optional(limitsSchema),
   corsOrigins: v.optional(v.array(text, 'an array of origins like ["https://app.example"]')),
   publicProviders: v.optional(v.boolean('true or false')),
+  /** Gateway keys besides `apiKey` / INTERFERENCE_API_KEY, each with its providers and limits. */
+  keys: v.optional(v.array(keyEntrySchema, 'an array of keys like [{"name": "team-a", "keyHash": "sha256:…"}]')),
   /** Shared state for several replicas: a redis:// or rediss:// URL (REDIS_URL wins). */
   redis: v.optional(v.pipe(text, v.regex(/^rediss?:\/\/\S+$/, 'a Redis URL like "redis://127.0.0.1:6379"'))),
 });
 
 export type ConfigFile = v.InferOutput<typeof fileSchema>;
 export type ProviderEntry = v.InferOutput<typeof providerEntrySchema>;
+export type KeyEntry = v.InferOutput<typeof keyEntrySchema>;
+export type RateLimits = v.InferOutput<typeof rateLimitsSchema>;
 
 /** Parses the file's JSON value; returns the file or the problems, one per issue. */
 export function parseConfigFile(where: string, value: unknown): { file: ConfigFile } | { problems: ConfigProblem[] } {
@@ -94,6 +125,8 @@ export function parseConfigFile(where: string, value: unknown): { file: ConfigFi
   const problems = result.success ? [] : result.issues.map((issue) => describeIssue(where, value, issue));
   const providers = (value as { providers?: unknown }).providers;
   if (Array.isArray(providers)) problems.push(...duplicateIds(where, providers));
+  const keys = (value as { keys?: unknown }).keys;
+  if (Array.isArray(keys)) problems.push(...duplicateKeys(where, keys));
   if (problems.length > 0 || !result.success) return { problems };
   return { file: result.output };
 }
@@ -118,8 +151,46 @@ function duplicateIds(where: string, providers: unknown[]): ConfigProblem[] {
   return problems;
 }
 
+/** Two keys with one name (logs would confuse them) or one hash (the second could never be admitted as itself). */
+function duplicateKeys(where: string, keys: unknown[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const field of ['name', 'keyHash'] as const) {
+    const seen = new Map<string, number>();
+    keys.forEach((entry, index) => {
+      const raw = (entry as Record<string, unknown> | null)?.[field];
+      if (typeof raw !== 'string') return;
+      const first = seen.get(raw.toLowerCase());
+      if (first === undefined) seen.set(raw.toLowerCase(), index);
+      else
+        problems.push({
+          where,
+          path: `keys[${index}].${field}`,
+          found: field === 'name' ? show(raw) : 'the same hash again',
+          expected: `a ${field === 'name' ? 'name' : 'key'} not used before (keys[${first}] has it already)`,
+        });
+    });
+  }
+  return problems;
+}
+
+/**
+ * Under `keys`, only names, provider ids and limits are shown in messages: a `keyHash` (or a
+ * misspelt field) may hold a key in clear, which must never reach a terminal or a log.
+ */
+function secretAt(path: readonly PropertyKey[]): boolean {
+  return path[0] === 'keys' && path.length >= 3 && !['name', 'providers', 'limits'].includes(String(path[2]));
+}
+
 function describeIssue(where: string, root: unknown, issue: v.BaseIssue<unknown>): ConfigProblem {
   const path = (issue.path ?? []).map((item) => item.key as PropertyKey);
+  if (secretAt(path)) {
+    const problem = describeShownIssue(where, root, issue, path);
+    return { ...problem, found: valueAt(root, path) === undefined ? 'nothing' : 'a value (not shown: it may be a key)' };
+  }
+  return describeShownIssue(where, root, issue, path);
+}
+
+function describeShownIssue(where: string, root: unknown, issue: v.BaseIssue<unknown>, path: PropertyKey[]): ConfigProblem {
   if (issue.type === 'strict_object' && issue.expected === 'never') {
     // An unknown key: `path` ends with it.
     const key = String(path.at(-1));
@@ -133,8 +204,17 @@ function describeIssue(where: string, root: unknown, issue: v.BaseIssue<unknown>
     };
   }
   if (issue.type === 'strict_object') {
-    // A required key that is missing (only a provider's `id`).
-    return { where, path: formatPath(path), found: 'nothing', expected: path.at(-1) === 'id' ? idExpectation : `the key ${issue.expected ?? ''}` };
+    // A required key that is missing (a provider's `id`, a key's `name` or `keyHash`).
+    const missing = path.at(-1);
+    const expected =
+      missing === 'id'
+        ? idExpectation
+        : missing === 'name'
+          ? keyNameExpectation
+          : missing === 'keyHash'
+            ? keyHashExpectation
+            : `the key ${issue.expected ?? ''}`;
+    return { where, path: formatPath(path), found: 'nothing', expected };
   }
   const value = valueAt(root, path);
   return { where, path: formatPath(path) || '(top level)', found: value === undefined ? 'nothing' : show(value), expected: issue.message };
@@ -144,6 +224,9 @@ function describeIssue(where: string, root: unknown, issue: v.BaseIssue<unknown>
 function allowedKeys(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return Object.keys(fileSchema.entries).filter((key) => key !== '$schema');
   const top = path[0];
+  // `providers[0].limits`, `keys[0].limits`: the rate limits.
+  if ((top === 'providers' || top === 'keys') && path[2] === 'limits') return Object.keys(rateLimitsSchema.entries);
+  if (top === 'keys') return Object.keys(keyEntrySchema.entries);
   if (top === 'providers') return Object.keys(providerEntrySchema.entries);
   if (top === 'timeouts') return Object.keys(timeoutsSchema.entries);
   if (top === 'limits') return Object.keys(limitsSchema.entries);

@@ -1,13 +1,25 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { isAbsoluteHttpUrl, parseConfigFile, show, urlExpectation, type ConfigFile, type ConfigProblem, type ProviderEntry } from './config-file.js';
+import {
+  isAbsoluteHttpUrl,
+  parseConfigFile,
+  show,
+  urlExpectation,
+  type ConfigFile,
+  type ConfigProblem,
+  type KeyEntry,
+  type ProviderEntry,
+} from './config-file.js';
 import { defaultLimits, defaultTimeouts, type Timeouts, type UpstreamLimits } from './core/http.js';
 
 export type { ConfigProblem } from './config-file.js';
 
 /** One entry of `providers` in interference.config.json. */
 export type ProviderOverride = ProviderEntry;
+
+/** One entry of `keys` in interference.config.json: a gateway key known by its SHA-256 only. */
+export type GatewayKeyEntry = KeyEntry;
 
 export interface LocalModelSettings {
   /** GGUF path, `hf:` URI or https URL. */
@@ -37,6 +49,8 @@ export interface Config {
   publicUrl: string | undefined;
   /** The gateway's own key: when set, /v1/*, /api/* and /images/* need it. Never a provider key. */
   gatewayKey: string | undefined;
+  /** More gateway keys (the file's `keys`), each with its own providers and limits; empty: none. */
+  keys: GatewayKeyEntry[];
   breaker: { failures: number; cooldownMs: number; maxCooldownMs: number };
   retries: { count: number; baseMs: number; maxWaitMs: number };
   limits: { maxMessages: number; maxConcurrent: number };
@@ -155,6 +169,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), cli: Com
     imagesDir: path.resolve(cwd, env.INTERFERENCE_IMAGES_DIR || 'generated_images'),
     publicUrl: read.url('INTERFERENCE_PUBLIC_URL')?.replace(/\/+$/, ''),
     gatewayKey: nonEmpty(env.INTERFERENCE_API_KEY) ?? file.apiKey,
+    keys: file.keys ?? [],
     breaker: {
       failures: read.integer('INTERFERENCE_BREAKER_FAILURES', 3, 1, 1000),
       cooldownMs: read.integer('INTERFERENCE_BREAKER_COOLDOWN_MS', 30_000, 1, 3_600_000),

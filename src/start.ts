@@ -8,7 +8,9 @@ import type { RoutingPolicy } from './core/failover.js';
 import { buildRegistry } from './providers/index.js';
 import { createApp, sendMetrics } from './server/app.js';
 import { GatewayMetrics } from './server/metrics.js';
-import { SharedRedis } from './state/redis.js';
+import type { SharedRedis } from './state/redis.js';
+import { SharedHealth } from './state/shared-health.js';
+import { createLimits } from './server/limits.js';
 import { logEvent } from './server/log.js';
 
 export interface RunningServer {
@@ -65,13 +67,25 @@ export async function startServer(config: Config, registry: Registry = buildRegi
   const redis =
     config.redisUrl === undefined
       ? undefined
-      : new SharedRedis(config.redisUrl, (event, fields) => logEvent({ level: event === 'redis_down' ? 'warn' : 'info', event, ...fields }));
+      : // Loaded only when configured: the Redis client is a fifth of the idle footprint.
+        new (await import('./state/redis.js')).SharedRedis(config.redisUrl, (event, fields) =>
+          logEvent({ level: event === 'redis_down' ? 'warn' : 'info', event, ...fields }),
+        );
   if (redis !== undefined) await redis.connect();
-  const metrics = config.metrics.enabled ? new GatewayMetrics(registry, policy.health) : undefined;
+  // Breakers shared by the replicas; a probe's outcome is known within the first-content deadline, so that bounds its lease.
+  const sharedHealth =
+    redis === undefined
+      ? undefined
+      : new SharedHealth(redis, policy.health, { providers: registry.all().map((entry) => entry.provider.id), leaseMs: config.deadlines.firstContentMs });
+  // Listed keys and rate limits (keys' and providers'): nothing at all when none is configured.
+  const limits = createLimits({ keys: config.keys, providers: config.providers, redis, log: logEvent });
+  if (limits.providers !== undefined) policy.providerLimits = limits.providers;
+  const metrics = config.metrics.enabled ? new GatewayMetrics(registry, policy.health, redis) : undefined;
   const app = createApp({
     ...(metrics === undefined ? {} : { metrics: { collector: metrics, route: config.metrics.port === undefined } }),
     policy,
     gatewayKey: config.gatewayKey,
+    keys: limits.keys,
     maxMessages: config.limits.maxMessages,
     maxConcurrent: config.limits.maxConcurrent,
     imageTimeoutMs: config.imageTimeoutMs,
@@ -83,6 +97,7 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     imagesDir: config.imagesDir,
     publicUrl: config.publicUrl,
     corsOrigins: config.corsOrigins,
+    ...(redis === undefined ? {} : { redis }),
   });
   await app.store.init();
   const server = createServer(
@@ -153,6 +168,7 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     clearInterval(sweep);
     await cutting;
     await Promise.all(registry.all().map((entry) => entry.provider.close?.()));
+    sharedHealth?.close();
     await redis?.close();
     await closeAgents();
   }

@@ -32,7 +32,25 @@ export interface RoutingPolicy {
   retryBaseMs: number;
   /** Longest wait before a retry; a `retry-after` above it is not waited for. */
   retryMaxWaitMs: number;
+  /** Providers' own limits (their quotas), when any is configured: a provider over its limit is skipped. */
+  providerLimits?: ProviderLimits;
 }
+
+/**
+ * Per-provider rate limits, checked before each attempt (implemented at the edge: in memory or
+ * shared by replicas). Past its limit a provider is skipped like a blocked attempt: failover to the
+ * next, or a 429 with `retry-after` when it was the only one.
+ */
+export interface ProviderLimits {
+  /** Undefined when the provider has no limit (no work at all); else whether it may be called now (never rejects). */
+  take(provider: string): Promise<ProviderTake> | undefined;
+  /** Tokens an answer of the provider used (its usage as reported), for a tokens-per-minute limit. */
+  recordTokens(provider: string, tokens: number): void;
+}
+
+export type ProviderTake =
+  | { allowed: true; /** Ends the attempt's hold on the provider (idempotent). */ release(): void }
+  | { allowed: false; retryAfterSeconds: number; message: string };
 
 const retryable = new Set<FailureKind>(['connection', 'server', 'rate_limit']);
 
@@ -98,13 +116,24 @@ export async function failover<T>(
       failures.push(new UpstreamError('unavailable', message, { retryAfter: seconds }));
       continue;
     }
+    const take = policy.providerLimits?.take(provider);
+    const limit = take === undefined ? undefined : await take;
+    if (limit !== undefined && !limit.allowed) {
+      policy.health.settle(provider); // a probe the breaker granted is not used
+      note({ provider, outcome: 'rate_limit', message: limit.message, ms: 0 });
+      failures.push(new UpstreamError('rate_limit', limit.message, { retryAfter: limit.retryAfterSeconds }));
+      continue;
+    }
+    // The provider's concurrency slot: held until the attempt is over (a stream: at its end, by
+    // the scope's release), given back at once when it fails.
+    const release = limit?.release;
     const started = performance.now();
     observer?.attemptStarted?.(provider);
     let retries = 0;
     for (;;) {
       const attemptStarted = performance.now();
       try {
-        const value = await once(attempt, clientSignal, run);
+        const value = await once(attempt, clientSignal, run, release);
         policy.health.record(provider, 'ok', performance.now() - attemptStarted);
         note({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
         return { value, provider, attempts: records };
@@ -112,6 +141,7 @@ export async function failover<T>(
         if (!(caught instanceof UpstreamError)) policy.onInternalError?.(provider, caught);
         const error = asUpstreamError(caught, attempt);
         if (clientSignal.aborted && error.kind === 'aborted') {
+          release?.();
           policy.health.settle(provider); // the client left: ends a probe, counts nothing
           note({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
           throw error;
@@ -137,6 +167,7 @@ export async function failover<T>(
           ...(retries > 0 ? { retries } : {}),
         });
         failures.push(error);
+        release?.();
         break;
       }
     }
@@ -157,11 +188,22 @@ export async function failover<T>(
  * One call of `run` with its own abort signal linked to the client's, so that an abandoned or
  * expired attempt can be cancelled while the request moves on.
  */
-async function once<T>(attempt: Attempt, clientSignal: AbortSignal, run: (attempt: Attempt, scope: AttemptScope) => Promise<T>): Promise<T> {
+async function once<T>(
+  attempt: Attempt,
+  clientSignal: AbortSignal,
+  run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
+  onRelease?: () => void,
+): Promise<T> {
   const link = linkAbort(clientSignal, (reason) => (reason instanceof UpstreamError ? reason : new UpstreamError('aborted', 'the client went away')));
   const scope: AttemptScope = {
     signal: link.signal,
-    release: link.unlink,
+    release:
+      onRelease === undefined
+        ? link.unlink
+        : () => {
+            link.unlink();
+            onRelease();
+          },
     abort: (reason) => link.controller.abort(reason),
   };
   try {

@@ -1,4 +1,5 @@
 import type { FailureKind } from './errors.js';
+import type { BreakerState, HealthSync } from './health-sync.js';
 
 /**
  * Per-provider health from real traffic: a window of recent outcomes (success rate, median
@@ -6,6 +7,11 @@ import type { FailureKind } from './errors.js';
  * the breaker opens after `threshold` consecutive failures that say something about the provider
  * (refused, timeout, 5xx, 429, broken body), stays open for a cool-down (doubling while probes
  * keep failing), then lets one real request through as a probe.
+ *
+ * With replicas, a `HealthSync` attached to the book shares the breakers: the book stays the local
+ * mirror the hot path reads synchronously, tells the sync of each outcome that changed a breaker,
+ * takes the others' states through `apply`, and lets a probe through only when the sync says this
+ * replica is the one to probe. The window (success rate, latency) stays this replica's own.
  */
 
 export interface HealthOptions {
@@ -45,11 +51,14 @@ interface State {
   openUntil: number;
   cooldownMs: number;
   probing: boolean;
+  /** The sync chose this replica to probe once the cool-down is over (replicas only). */
+  probeGranted: boolean;
 }
 
 export class HealthBook {
   readonly #options: Required<HealthOptions>;
   readonly #states = new Map<string, State>();
+  #sync: HealthSync | undefined;
 
   constructor(options: HealthOptions) {
     this.#options = { now: () => performance.now(), ...options };
@@ -58,7 +67,15 @@ export class HealthBook {
   #state(id: string): State {
     let state = this.#states.get(id);
     if (state === undefined) {
-      state = { outcomes: [], latencies: [], consecutiveFailures: 0, openUntil: 0, cooldownMs: this.#options.cooldownMs, probing: false };
+      state = {
+        outcomes: [],
+        latencies: [],
+        consecutiveFailures: 0,
+        openUntil: 0,
+        cooldownMs: this.#options.cooldownMs,
+        probing: false,
+        probeGranted: false,
+      };
       this.#states.set(id, state);
     }
     return state;
@@ -72,8 +89,52 @@ export class HealthBook {
     if (wait > 0 || state.probing) {
       return { allowed: false, retryInMs: Math.max(wait, 0), consecutiveFailures: state.consecutiveFailures };
     }
+    // Replicas: one of them probes; the others keep skipping until they hear how the probe went.
+    if (this.#sync !== undefined && !state.probeGranted && !this.#sync.mayProbe(id)) {
+      return { allowed: false, retryInMs: 0, consecutiveFailures: state.consecutiveFailures };
+    }
     state.probing = true;
+    state.probeGranted = false;
     return { allowed: true, probe: true };
+  }
+
+  /** Shares the breakers with other replicas through `sync` (see `HealthSync`). */
+  attach(sync: HealthSync): void {
+    this.#sync = sync;
+  }
+
+  /** The breaker of `id` as this replica sees it. */
+  breaker(id: string): BreakerState {
+    const state = this.#states.get(id);
+    if (state === undefined) return { consecutiveFailures: 0, cooldownMs: this.#options.cooldownMs, retryInMs: 0 };
+    const open = state.consecutiveFailures >= this.#options.threshold;
+    return {
+      consecutiveFailures: state.consecutiveFailures,
+      cooldownMs: state.cooldownMs,
+      retryInMs: open ? Math.max(0, Math.ceil(state.openUntil - this.#options.now())) : 0,
+    };
+  }
+
+  /**
+   * Takes the breaker of `id` as the replicas share it (another replica's outcome, or the shared
+   * store's state on reconnect). The window stays as it is, and so does a probe in flight here:
+   * its outcome is still recorded.
+   */
+  apply(id: string, breaker: BreakerState): void {
+    const state = this.#state(id);
+    state.consecutiveFailures = breaker.consecutiveFailures;
+    state.cooldownMs = breaker.cooldownMs;
+    state.openUntil = breaker.consecutiveFailures >= this.#options.threshold ? this.#options.now() + breaker.retryInMs : 0;
+    state.probeGranted = false;
+  }
+
+  /** This replica won the probe of half-open `id`: its next request there is the probe. Returns whether it applied. */
+  grantProbe(id: string): boolean {
+    const state = this.#states.get(id);
+    if (state === undefined || state.consecutiveFailures < this.#options.threshold || state.probing) return false;
+    if (state.openUntil > this.#options.now()) return false;
+    state.probeGranted = true;
+    return true;
   }
 
   /** Records an attempt's outcome. `aborted` (the client left) only ends a probe. */
@@ -81,21 +142,27 @@ export class HealthBook {
     const state = this.#state(id);
     const wasProbe = state.probing;
     state.probing = false;
+    state.probeGranted = false;
     if (outcome === 'ok') {
       push(state.outcomes, true, this.#options.window);
       push(state.latencies, ms, this.#options.window);
+      // Only a success that changes the breaker is shared: the usual success costs the replicas nothing.
+      const changed = state.consecutiveFailures > 0 || wasProbe;
       state.consecutiveFailures = 0;
       state.cooldownMs = this.#options.cooldownMs;
+      state.openUntil = 0;
+      if (changed) this.#sync?.recorded(id, { outcome: 'ok', probe: wasProbe, askedMs: 0, state: this.breaker(id) });
       return;
     }
     if (!counted.has(outcome)) return;
     push(state.outcomes, false, this.#options.window);
     state.consecutiveFailures += 1;
+    const asked = retryAfterSeconds === undefined ? 0 : Math.min(retryAfterSeconds * 1000, this.#options.maxCooldownMs);
     if (state.consecutiveFailures >= this.#options.threshold) {
       if (wasProbe) state.cooldownMs = Math.min(state.cooldownMs * 2, this.#options.maxCooldownMs);
-      const asked = retryAfterSeconds === undefined ? 0 : Math.min(retryAfterSeconds * 1000, this.#options.maxCooldownMs);
       state.openUntil = this.#options.now() + Math.max(state.cooldownMs, asked);
     }
+    this.#sync?.recorded(id, { outcome: 'failure', probe: wasProbe, askedMs: asked, state: this.breaker(id) });
   }
 
   /**
@@ -105,6 +172,11 @@ export class HealthBook {
   settle(id: string): void {
     const state = this.#states.get(id);
     if (state !== undefined) state.probing = false;
+  }
+
+  /** The breaker settings, for a sync that computes shared states the way `record` does. */
+  get settings(): { threshold: number; cooldownMs: number; maxCooldownMs: number } {
+    return { threshold: this.#options.threshold, cooldownMs: this.#options.cooldownMs, maxCooldownMs: this.#options.maxCooldownMs };
   }
 
   snapshot(id: string): HealthSnapshot {

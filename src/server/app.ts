@@ -4,6 +4,7 @@ import { ApiError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import type { RoutingPolicy } from '../core/failover.js';
 import { bearerToken, createGatewayAuth, isProtected } from './auth.js';
+import { admitAs, type GatewayKeys } from './gateway-keys.js';
 import { overheadMs, type RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -12,10 +13,12 @@ import { createOriginPolicy } from './origin.js';
 import { sendError as sendOpenAIError, sendJson, toApiError } from './respond.js';
 import { getModel, getProvider, listModels, listProviderModels, listProviders } from './routes/catalog.js';
 import { createCountTokensRoute, createMessagesRoute, sendMessagesError } from './dialects/messages/route.js';
-import { createGetResponseRoute, createResponsesRoute, ResponseStore } from './dialects/responses/index.js';
+import { createGetResponseRoute, createResponsesRoute } from './dialects/responses/index.js';
 import { createChatRoute } from './routes/chat.js';
 import { createImagesRoute } from './routes/images.js';
-import { ImageStore } from './image-store.js';
+import type { ImageStore } from './image-store.js';
+import { createStores } from './stores.js';
+import type { SharedRedis } from '../state/redis.js';
 import { createApiDocs } from './routes/api-docs.js';
 import { createChatPage } from './web/chat-page.js';
 
@@ -30,6 +33,8 @@ export interface AppOptions {
   publicUrl: string | undefined;
   policy: RoutingPolicy;
   gatewayKey: string | undefined;
+  /** The config file's listed keys (their providers and limits), when there are any. */
+  keys?: GatewayKeys | undefined;
   maxMessages: number;
   /** Requests that call upstreams (chat, images) in flight at once; more get a 429. */
   maxConcurrent: number;
@@ -38,6 +43,8 @@ export interface AppOptions {
   corsOrigins: readonly string[];
   /** Prometheus metrics; `/metrics` on this app unless they are served on their own port. */
   metrics?: { collector: GatewayMetrics; route: boolean };
+  /** State shared by replicas (REDIS_URL): generated images and stored responses are copied there too. */
+  redis?: SharedRedis;
 }
 
 /** The request handler and what shutdown needs of it. */
@@ -55,6 +62,18 @@ export async function sendMetrics(res: ServerResponse, metrics: GatewayMetrics, 
   if (res.headersSent || res.destroyed) return;
   res.writeHead(200, { ...headers, 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/**
+ * GET /ready, for load balancers: the configuration is loaded (or the server would not be
+ * listening) and, when Redis is configured, Redis is reachable; else 503 and why. `/health`
+ * stays the liveness check: a replica without Redis still serves, from its local state.
+ */
+function sendReady(res: ServerResponse, redis: { readonly up: boolean } | undefined, headers: Record<string, string>): void {
+  const checks = { config: 'loaded', ...(redis === undefined ? {} : { redis: redis.up ? 'up' : 'down' }) };
+  const extra = { ...headers, 'cache-control': 'no-store' };
+  if (redis === undefined || redis.up) sendJson(res, 200, { status: 'ready', checks }, extra);
+  else sendJson(res, 503, { status: 'not_ready', reason: 'Redis (REDIS_URL) is unreachable: this replica serves from its local state only', checks }, extra);
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, context: RequestContext, param: string) => Promise<void> | void;
@@ -85,10 +104,10 @@ export function createApp(options: AppOptions): App {
   // The other entrance dialects run the same chat operation.
   const messages = createMessagesRoute(chatOptions);
   const countTokens = createCountTokensRoute(chatOptions);
-  const responseStore = new ResponseStore(1000, 3_600_000);
+  // Local stores, each with a copy in Redis when replicas share state.
+  const { responses: responseStore, images: store } = createStores(options.imagesDir, options.redis);
   const responses = createResponsesRoute({ ...chatOptions, store: responseStore });
   const getResponse = createGetResponseRoute(responseStore);
-  const store = new ImageStore(options.imagesDir);
   const images = createImagesRoute({
     registry,
     policy,
@@ -99,13 +118,13 @@ export function createApp(options: AppOptions): App {
     publicUrl: options.publicUrl,
     imageTimeoutMs: options.imageTimeoutMs,
   });
-  const authorize = createGatewayAuth(options.gatewayKey);
+  const authorize = createGatewayAuth(options.gatewayKey, options.keys);
   const origins = createOriginPolicy({ allowed: options.corsOrigins, publicUrl: options.publicUrl });
   const logger: Logger = createLogger(options.log);
   // The faces: a web chat page and the API's own documentation.
   const metrics = options.metrics?.collector;
   const chatPage = createChatPage();
-  const apiDocs = createApiDocs({ version: options.version, authenticated: options.gatewayKey !== undefined });
+  const apiDocs = createApiDocs({ version: options.version, authenticated: authorize !== undefined });
   const index = {
     name: 'Interference',
     version: options.version,
@@ -133,6 +152,7 @@ export function createApp(options: AppOptions): App {
       'GET /docs',
       'GET /openapi.json',
       'GET /metrics',
+      'GET /ready',
     ],
   };
   const routes: Route[] = [
@@ -158,6 +178,7 @@ export function createApp(options: AppOptions): App {
     { method: 'GET', path: '/', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/v1', prefix: false, handler: (_req, res, context) => sendJson(res, 200, index, context.headers) },
     { method: 'GET', path: '/health', prefix: false, handler: (_req, res, context) => sendJson(res, 200, { status: 'ok' }, context.headers) },
+    { method: 'GET', path: '/ready', prefix: false, handler: (_req, res, context) => sendReady(res, options.redis, context.headers) },
     { method: 'GET', path: '/chat', prefix: false, handler: (req, res, context) => chatPage(req, res, context, '') },
     { method: 'GET', path: '/chat/', prefix: true, handler: (req, res, context, asset) => chatPage(req, res, context, asset) },
     { method: 'GET', path: '/openapi.json', prefix: false, handler: (req, res, context) => apiDocs.openapi(req, res, context) },
@@ -282,7 +303,8 @@ export function createApp(options: AppOptions): App {
     // The key before anything else is said about the path (an unknown route under /v1 is a 401 too).
     if (authorize !== undefined && isProtected(path)) {
       try {
-        authorize(req);
+        const listed = authorize(req);
+        if (listed !== undefined) admitAs(context, listed);
       } catch (error) {
         req.resume();
         sendError(res, error, context.headers);

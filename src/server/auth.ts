@@ -1,15 +1,19 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { ApiError } from '../core/errors.js';
+import type { GatewayKey, GatewayKeys } from './gateway-keys.js';
 
 /**
- * The gateway's own key (never a provider key): accepted as `Authorization: Bearer <key>` or
- * `x-api-key: <key>`, compared in constant time (both sides hashed to the same length first).
+ * The gateway's own key (never a provider key) and the listed keys of the config file: accepted as
+ * `Authorization: Bearer <key>`, `x-api-key: <key>` or `g4f-api-key: <key>`, compared in constant
+ * time (the presented key hashed first, then compared with each SHA-256). Returns the listed key
+ * the request was admitted with, or undefined for the gateway's own key; undefined altogether when
+ * the gateway has no key at all (open).
  */
-export function createGatewayAuth(key: string | undefined): ((req: IncomingMessage) => void) | undefined {
-  if (key === undefined) return undefined;
-  const expected = digest(key);
-  return function authorize(req: IncomingMessage): void {
+export function createGatewayAuth(key: string | undefined, keys?: GatewayKeys): ((req: IncomingMessage) => GatewayKey | undefined) | undefined {
+  if (key === undefined && (keys === undefined || keys.size === 0)) return undefined;
+  const expected = key === undefined ? undefined : digest(key);
+  return function authorize(req: IncomingMessage): GatewayKey | undefined {
     const presented = presentedKey(req);
     if (presented === undefined) {
       throw new ApiError(401, 'This gateway needs its API key: send "Authorization: Bearer <key>", "x-api-key: <key>" or "g4f-api-key: <key>".', {
@@ -18,13 +22,17 @@ export function createGatewayAuth(key: string | undefined): ((req: IncomingMessa
         headers: { 'www-authenticate': 'Bearer' },
       });
     }
-    if (!timingSafeEqual(digest(presented), expected)) {
+    const hash = digest(presented);
+    const listed = keys?.match(hash);
+    if (listed !== undefined) return listed;
+    if (expected === undefined || !timingSafeEqual(hash, expected)) {
       throw new ApiError(401, 'The gateway API key is not valid.', {
         type: 'authentication_error',
         code: 'invalid_api_key',
         headers: { 'www-authenticate': 'Bearer' },
       });
     }
+    return undefined;
   };
 }
 

@@ -4,7 +4,9 @@ import { planChat, runChat, type ChatOutcome } from '../core/router.js';
 import type { ChatChunk, ChatRequest } from '../core/types.js';
 import { abortOnClientClose, cutRequest, noteFailure } from './client-abort.js';
 import { observerFor, type RequestContext } from './context.js';
+import { restrictPlan } from './gateway-keys.js';
 import { unknownProvidersHeader } from './headers.js';
+import { takeKeyLimits, withTokenAccounting } from './limits.js';
 import { sendError } from './respond.js';
 import type { ChatRouteOptions } from './routes/chat.js';
 import type { SseWriter } from './sse.js';
@@ -35,13 +37,16 @@ export async function runChatRequest(
   sendCutError: (res: ServerResponse, error: ApiError, headers: Record<string, string>) => void = sendError,
 ): Promise<ChatInFlight | undefined> {
   noteErrorFields(context, input);
-  const plan = planChat(options.registry, { ...input, bearer: context.clientBearer });
+  // A listed key: only its providers (a 403 when none is left), then its limits (a 429 past them).
+  const plan = restrictPlan(planChat(options.registry, { ...input, bearer: context.clientBearer }), context);
   if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
+  await takeKeyLimits(res, context);
   const client = abortOnClientClose(res);
   let writer: Pick<SseWriter, 'fail'> | undefined;
   options.admission.admit(res, () => cutRequest(res, context, writer, client.abort, sendCutError));
   try {
-    const outcome = await runChat(plan, input.request, client.signal, options.policy, observerFor(context));
+    const observer = withTokenAccounting(observerFor(context), context, options.policy);
+    const outcome = await runChat(plan, input.request, client.signal, options.policy, observer);
     return { outcome, detach: client.detach, signal: client.signal, streamTo: (w) => (writer = w) };
   } catch (error) {
     client.detach();

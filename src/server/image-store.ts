@@ -4,8 +4,9 @@ import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { ApiError } from '../core/errors.js';
-import { sniffImage } from '../core/image-bytes.js';
+import { sniffImage, type ImageFormat } from '../core/image-bytes.js';
 import { sendError } from './respond.js';
+import type { SharedImages } from './shared-images.js';
 
 /**
  * The file-system operations the store uses when saving. Tests replace some of them to simulate
@@ -66,10 +67,16 @@ const TEMPORARY_NAME = /^[0-9a-f]{32}\.(png|jpg|webp|gif)\.[0-9a-f]{12}\.tmp$/;
  * A save is durable once it returns: the bytes go to a temporary file that is fsynced, then
  * renamed into place (and the folder fsynced where the platform allows). A crash mid-save leaves
  * only a `*.tmp` file, which `init()` removes at the next start.
+ *
+ * With `shared` (replicas behind one address, REDIS_URL), each saved image is also copied to shared
+ * storage for a while, and a name missing from this disk is looked up there: any replica serves
+ * what another made. The disk stays the first place, so an outage of shared storage only affects
+ * images made elsewhere.
  */
 export class ImageStore {
   readonly dir: string;
   readonly #fs: ImageStoreFs;
+  readonly #shared: SharedImages | undefined;
   /** Set once the folder exists; a failed creation is not remembered, so the next save tries again. */
   #ready: Promise<unknown> | undefined;
   #initialized: Promise<void> | undefined;
@@ -78,9 +85,10 @@ export class ImageStore {
   /** Temporary files being written now (never swept). */
   readonly #writing = new Set<string>();
 
-  constructor(dir: string, options: { fs?: Partial<ImageStoreFs> } = {}) {
+  constructor(dir: string, options: { fs?: Partial<ImageStoreFs>; shared?: SharedImages } = {}) {
     this.dir = dir;
     this.#fs = { ...realImageStoreFs, ...options.fs };
+    this.#shared = options.shared;
   }
 
   /**
@@ -109,15 +117,17 @@ export class ImageStore {
 
   /** Stores the bytes; returns the file name. Identical images share one file. */
   async save(bytes: Buffer): Promise<string> {
-    const format = sniffImage(bytes);
-    if (format === undefined) throw new Error('not an image');
-    const name = `${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}.${format.extension}`;
+    const name = imageName(bytes);
+    if (name === undefined) throw new Error('not an image');
     await this.init();
     await this.#folder();
     const file = path.join(this.dir, name);
     let pending = this.#pending.get(name);
     if (pending === undefined) {
-      pending = this.#write(file, bytes).finally(() => this.#pending.delete(name));
+      // The shared copy is made even when the file already exists: it may have expired there.
+      pending = this.#write(file, bytes)
+        .then(() => this.#shared?.publish(name, bytes))
+        .finally(() => this.#pending.delete(name));
       this.#pending.set(name, pending);
     }
     await pending;
@@ -154,26 +164,21 @@ export class ImageStore {
     await this.#fs.syncDir(this.dir).catch(() => undefined);
   }
 
-  /** GET/HEAD /images/<name>. */
+  /** GET/HEAD /images/<name>: from this disk, else from shared storage (another replica made it). */
   async serve(req: IncomingMessage, res: ServerResponse, name: string, headers: Record<string, string>): Promise<void> {
     if (!IMAGE_NAME.test(name)) throw notFound(name);
     const file = path.join(this.dir, name);
-    let size: number;
-    let format;
-    try {
-      const handle = await open(file, 'r');
-      try {
-        size = (await handle.stat()).size;
-        const head = Buffer.alloc(16);
-        await handle.read(head, 0, 16, 0);
-        format = sniffImage(head);
-      } finally {
-        await handle.close();
-      }
-    } catch {
-      throw notFound(name);
+    const local = await this.#inspect(file);
+    let body: { file: string } | { bytes: Buffer };
+    let found: { size: number; format: ImageFormat };
+    if (local !== undefined) {
+      found = local;
+      body = { file };
+    } else {
+      const bytes = await this.#fetchShared(name);
+      found = { size: bytes.length, format: sniffImage(bytes) as ImageFormat };
+      body = { bytes };
     }
-    if (format === undefined) throw notFound(name);
     const etag = `"${name.slice(0, 32)}"`;
     const common = { ...headers, etag, 'cache-control': 'public, max-age=31536000, immutable', 'x-content-type-options': 'nosniff' };
     if (req.headers['if-none-match'] === etag) {
@@ -181,15 +186,70 @@ export class ImageStore {
       res.end();
       return;
     }
-    res.writeHead(200, { ...common, 'content-type': format.contentType, 'content-length': size });
+    res.writeHead(200, { ...common, 'content-type': found.format.contentType, 'content-length': found.size });
     if (req.method === 'HEAD') {
       res.end();
       return;
     }
-    const stream = createReadStream(file);
+    if ('bytes' in body) {
+      res.end(body.bytes);
+      return;
+    }
+    const stream = createReadStream(body.file);
     stream.on('error', (error) => sendError(res, error));
     stream.pipe(res);
   }
+
+  /** The size and format of an image file on this disk; undefined when it is missing or not an image. */
+  async #inspect(file: string): Promise<{ size: number; format: ImageFormat } | undefined> {
+    try {
+      const handle = await open(file, 'r');
+      try {
+        const size = (await handle.stat()).size;
+        const head = Buffer.alloc(16);
+        await handle.read(head, 0, 16, 0);
+        const format = sniffImage(head);
+        return format === undefined ? undefined : { size, format };
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * An image another replica stored, checked like a file of ours: its bytes must be an image whose
+   * content gives exactly this name (a stale or foreign value under the key is not served).
+   */
+  async #fetchShared(name: string): Promise<Buffer> {
+    if (this.#shared === undefined) throw notFound(name);
+    let bytes: Buffer | undefined;
+    try {
+      bytes = await this.#shared.fetch(name);
+    } catch (error) {
+      // Not a 404: the image may well exist, and clients (and caches) take a 404 as final.
+      const apiError = new ApiError(
+        503,
+        `The image ${JSON.stringify(name)} is not on this replica and shared image storage is unreachable; try again shortly.`,
+        {
+          code: 'shared_storage_unavailable',
+          headers: { 'retry-after': '5' },
+        },
+      );
+      apiError.cause = error;
+      throw apiError;
+    }
+    if (bytes === undefined || imageName(bytes) !== name) throw notFound(name);
+    return bytes;
+  }
+}
+
+/** The name an image is stored under: the first 32 hex digits of its SHA-256, then its format; undefined when it is not an image. */
+function imageName(bytes: Buffer): string | undefined {
+  const format = sniffImage(bytes);
+  if (format === undefined) return undefined;
+  return `${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}.${format.extension}`;
 }
 
 const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT']);

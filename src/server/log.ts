@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestContext } from './context.js';
+import { admittedKey } from './gateway-keys.js';
 
 export interface Logger {
   request(req: IncomingMessage, res: ServerResponse, context: RequestContext, started: number, path: string): void;
@@ -32,6 +33,8 @@ export function createLogger(enabled: boolean): Logger {
       if (context.cut === true) line.outcome = 'shutdown_cut';
       else if (!finished) line.outcome = 'client_closed';
       if (!finished && res.headersSent) line.sent = res.statusCode;
+      const key = admittedKey(context);
+      if (key !== undefined) line.key = key.name; // a listed key's name; never the key
       if (context.provider !== undefined) line.provider = context.provider;
       if (context.attempts !== undefined) line.attempts = context.attempts;
       if (context.streamError !== undefined) line.stream_error = context.streamError;

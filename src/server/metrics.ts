@@ -21,7 +21,8 @@ export class GatewayMetrics {
   /** Bounded: routes are templates, providers registry ids, statuses three digits. */
   readonly #series = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void }; overhead: { observe(value: number): void } }>();
 
-  constructor(registry: Registry, health: HealthBook) {
+  /** `redis`: the shared-state connection, when Redis is configured (its gauge is left out otherwise). */
+  constructor(registry: Registry, health: HealthBook, redis?: { readonly up: boolean }) {
     const registers = [this.#own];
     this.#known = new Set(registry.all().map((entry) => entry.provider.id));
     this.#requests = new Counter({
@@ -70,6 +71,16 @@ export class GatewayMetrics {
         for (const entry of registry.all()) this.set({ provider: entry.provider.id }, health.snapshot(entry.provider.id).circuit === 'closed' ? 0 : 1);
       },
     });
+    if (redis !== undefined) {
+      new Gauge({
+        name: 'interference_redis_up',
+        help: '1 while Redis (shared state between replicas) is reachable, else 0 (each replica then serves from its local state)',
+        registers,
+        collect() {
+          this.set(redis.up ? 1 : 0);
+        },
+      });
+    }
     const local = registry.all().find((entry) => entry.provider.load !== undefined)?.provider;
     new Gauge({
       name: 'interference_local_queue_depth',

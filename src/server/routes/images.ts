@@ -11,6 +11,8 @@ import type { Admission } from '../admission.js';
 import { noteErrorFields } from '../chat-request.js';
 import { abortOnClientClose, cutRequest, noteFailure } from '../client-abort.js';
 import { answerHeaders, unknownProvidersHeader } from '../headers.js';
+import { restrictPlan } from '../gateway-keys.js';
+import { takeKeyLimits } from '../limits.js';
 
 export interface ImagesRouteOptions {
   registry: Registry;
@@ -30,13 +32,15 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     const input = validateImagesBody(await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs));
     const provider = pathProvider ?? input.provider ?? context.query.get('provider') ?? undefined;
     noteErrorFields(context, { provider, request: input.request });
-    const plan = planImages(options.registry, {
+    const planned = planImages(options.registry, {
       provider,
       apiKey: input.apiKey,
       request: input.request,
       bearer: context.clientBearer,
     });
+    const plan = restrictPlan(planned, context);
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
+    await takeKeyLimits(res, context);
 
     const client = abortOnClientClose(res);
     options.admission.admit(res, () => cutRequest(res, context, undefined, client.abort));

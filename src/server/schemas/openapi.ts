@@ -39,6 +39,20 @@ function fromValibot(schema: v.GenericSchema): JsonObject {
   return converted;
 }
 
+/** The body of GET /ready, ready or not. */
+const readySchema: JsonObject = {
+  type: 'object',
+  required: ['status', 'checks'],
+  properties: {
+    status: { enum: ['ready', 'not_ready'] },
+    reason: { type: 'string', description: 'Why not ready.' },
+    checks: {
+      type: 'object',
+      properties: { config: { const: 'loaded' }, redis: { enum: ['up', 'down'], description: 'Only when Redis is configured.' } },
+    },
+  },
+};
+
 const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonObject): JsonObject => ({ 'application/json': { schema } });
 
@@ -64,6 +78,8 @@ interface OperationSpec {
   protectedRoute: boolean;
   /** The error shape of the route: Anthropic's on the Messages routes, OpenAI's elsewhere. */
   errors?: 'openai' | 'anthropic';
+  /** Answers of the route's own, by status (they win over the generic error ranges). */
+  responses?: Record<string, JsonObject>;
 }
 
 function operation(spec: OperationSpec, security: JsonObject[]): JsonObject {
@@ -74,7 +90,7 @@ function operation(spec: OperationSpec, security: JsonObject[]): JsonObject {
     ...(spec.description === undefined ? {} : { description: spec.description }),
     ...(spec.parameters === undefined ? {} : { parameters: spec.parameters }),
     ...(spec.body === undefined ? {} : { requestBody: { required: true, content: json(ref(spec.body)) } }),
-    responses: { '200': spec.ok, '4XX': error, '5XX': error },
+    responses: { '200': spec.ok, ...spec.responses, '4XX': error, '5XX': error },
     security: spec.protectedRoute ? security : [],
   };
 }
@@ -228,6 +244,16 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
         tag: 'Gateway',
         summary: 'Liveness (open even with a gateway key)',
         ok: { description: 'Up.', content: json(ref('Health')) },
+        protectedRoute: false,
+      },
+    },
+    '/ready': {
+      get: {
+        tag: 'Gateway',
+        summary: 'Readiness, for load balancers (open even with a gateway key)',
+        description: 'Ready once the configuration is loaded and, when Redis is configured (REDIS_URL), while Redis is reachable.',
+        ok: { description: 'Ready.', content: json(readySchema) },
+        responses: { '503': { description: 'Not ready: `reason` says why (Redis unreachable).', content: json(readySchema) } },
         protectedRoute: false,
       },
     },

@@ -1,6 +1,6 @@
 import { ApiError, invalidRequest } from '../../../core/errors.js';
 import type { ChatMessage, ContentPart } from '../../../core/types.js';
-import type { ResponseStore } from './store.js';
+import type { ResponseRepository } from './store.js';
 
 /** A Responses request read into what the chat operation takes, plus what the response echoes. */
 export interface ResponsesInput {
@@ -33,9 +33,10 @@ export interface ResponseEcho {
 /**
  * Reads a Responses body (`input`, `instructions`, function `tools`, `text.format`,
  * `max_output_tokens`, `previous_response_id`, …) into a chat body. The previous response's
- * history comes first; an unknown or expired id is a 404.
+ * history comes first; an unknown or expired id is a 404 (a 503 when it may be in shared storage
+ * that is unreachable now).
  */
-export function readResponsesBody(body: Record<string, unknown>, store: ResponseStore): ResponsesInput {
+export async function readResponsesBody(body: Record<string, unknown>, store: ResponseRepository): Promise<ResponsesInput> {
   if (body.background === true) throw invalidRequest('background responses are not supported; leave background out', 'background');
   if (body.conversation !== undefined && body.conversation !== null) {
     throw invalidRequest('conversation is not supported; continue a conversation with previous_response_id', 'conversation');
@@ -53,9 +54,9 @@ export function readResponsesBody(body: Record<string, unknown>, store: Response
   }
   let history: ChatMessage[] = [];
   if (previousId !== undefined) {
-    const previous = store.get(previousId);
+    const previous = await store.get(previousId);
     if (previous === undefined) {
-      throw new ApiError(404, `Previous response with id '${previousId}' not found; stored responses are kept in memory for a limited time.`, {
+      throw new ApiError(404, `Previous response with id '${previousId}' not found; stored responses are kept for one hour.`, {
         type: 'invalid_request_error',
         param: 'previous_response_id',
         code: 'previous_response_not_found',

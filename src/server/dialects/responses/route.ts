@@ -11,17 +11,17 @@ import { SseWriter, type SseDialect } from '../../sse.js';
 import { validateChatBody } from '../../validate-chat.js';
 import { readResponsesBody, type ResponsesInput } from './request.js';
 import { outputMessages, ResponseEvents, responseFromCompletion, type ResponseObject, type StreamEvent } from './response.js';
-import type { ResponseStore } from './store.js';
+import type { ResponseRepository } from './store.js';
 
 /**
  * POST /v1/responses (and /api/{provider}/responses with `pathProvider`): OpenAI's Responses API
  * over the same chat operation as /v1/chat/completions (selection, failover before the first
  * content, health, keys, limits, cancellation, logs and warnings unchanged).
  */
-export function createResponsesRoute(options: ChatRouteOptions & { store: ResponseStore }) {
+export function createResponsesRoute(options: ChatRouteOptions & { store: ResponseRepository }) {
   return async function responses(req: IncomingMessage, res: ServerResponse, context: RequestContext, pathProvider?: string): Promise<void> {
     const body = await readJsonObject(req, options.maxBodyBytes, options.bodyTimeoutMs);
-    const input = readResponsesBody(body, options.store);
+    const input = await readResponsesBody(body, options.store);
     const chat = validateChatBody(input.chatBody, options.maxMessages);
     const provider = pathProvider ?? chat.provider ?? context.query.get('provider') ?? undefined;
     const running = await runChatRequest(options, res, context, { provider, apiKey: chat.apiKey, request: chat.request });
@@ -32,7 +32,8 @@ export function createResponsesRoute(options: ChatRouteOptions & { store: Respon
     if (outcome.type === 'completion') {
       running.detach();
       const response = responseFromCompletion(input.echo, outcome.completion, outcome.provider);
-      keep(options.store, input, response);
+      // Stored (shared copy included) before the answer: a follow-up may go to another replica.
+      await keep(options.store, input, response);
       sendJson(res, 200, response, headers);
       return;
     }
@@ -41,23 +42,27 @@ export function createResponsesRoute(options: ChatRouteOptions & { store: Respon
     const sse = new SseWriter(res, headers, dialect);
     running.streamTo(sse);
     const named = (batch: readonly StreamEvent[]): DialectEvent[] => batch.map((event) => ({ data: event, event: event.type }));
+    let kept: Promise<void> | undefined;
     await writeStream(running, sse, context, (chunk) => named(events.chunk(chunk)), {
       start: () => named(events.start()),
       finish: () => {
         const end = named(events.end(outcome.provider));
-        keep(options.store, input, events.response);
+        // `finish` cannot wait: the shared copy's command is sent now, before the final events
+        // are written, so it reaches shared storage ahead of any follow-up the client sends.
+        kept = keep(options.store, input, events.response);
         return end;
       },
     });
+    await kept;
   };
 }
 
 /** GET /v1/responses/{id}: a stored response, or OpenAI's 404. */
-export function createGetResponseRoute(store: ResponseStore) {
-  return function getResponse(_req: IncomingMessage, res: ServerResponse, context: RequestContext, id: string): void {
-    const stored = store.get(id);
+export function createGetResponseRoute(store: ResponseRepository) {
+  return async function getResponse(_req: IncomingMessage, res: ServerResponse, context: RequestContext, id: string): Promise<void> {
+    const stored = await store.get(id);
     if (stored === undefined) {
-      throw new ApiError(404, `Response with id '${id.slice(0, 200)}' not found; stored responses are kept in memory for a limited time.`, {
+      throw new ApiError(404, `Response with id '${id.slice(0, 200)}' not found; stored responses are kept for one hour.`, {
         type: 'invalid_request_error',
         code: 'response_not_found',
       });
@@ -67,8 +72,8 @@ export function createGetResponseRoute(store: ResponseStore) {
 }
 
 /** Stores a finished response (unless `store: false`) with the conversation a follow-up continues. */
-function keep(store: ResponseStore, input: ResponsesInput, response: ResponseObject): void {
+async function keep(store: ResponseRepository, input: ResponsesInput, response: ResponseObject): Promise<void> {
   if (!input.store) return;
   const history: ChatMessage[] = [...input.history, ...outputMessages(response.output)];
-  store.put({ response, history });
+  await store.put({ response, history });
 }

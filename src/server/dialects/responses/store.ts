@@ -9,10 +9,20 @@ export interface StoredResponse {
 }
 
 /**
+ * Where stored responses are kept: this process's memory (ResponseStore), or shared storage beside
+ * it when replicas share state (SharedResponseStore). Callers await both methods.
+ */
+export interface ResponseRepository {
+  /** Keeps a finished response; the local copy is there when it returns, a shared copy once the promise settles (it never rejects). */
+  put(stored: StoredResponse): void | Promise<void>;
+  get(id: string): StoredResponse | undefined | Promise<StoredResponse | undefined>;
+}
+
+/**
  * Responses kept for `previous_response_id` and GET /v1/responses/{id}: in memory only (a restart
  * forgets them), at most `maxEntries` (the oldest goes first) and each for `ttlMs` after it was stored.
  */
-export class ResponseStore {
+export class ResponseStore implements ResponseRepository {
   readonly #entries = new Map<string, { stored: StoredResponse; expires: number }>();
   readonly #maxEntries: number;
   readonly #ttlMs: number;
