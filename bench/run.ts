@@ -4,12 +4,14 @@
  * JSON and streaming, in one run on this machine. Loopback only; every process it starts is
  * stopped at the end (and on Ctrl-C or a crash).
  *
- *   npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--rounds=1] [--duration=10]
- *                 [--connections=50] [--samples=2000] [--retries=1] [--no-build] [--profile]
+ *   npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--skip-redis] [--rounds=1]
+ *                 [--duration=10] [--connections=50] [--samples=2000] [--retries=1] [--no-build]
+ *                 [--profile]
  *
  * Environment equivalents: BENCH_DURATION, BENCH_CONNECTIONS, BENCH_SAMPLES, BENCH_RETRIES,
- * BENCH_ROUNDS, BENCH_QUICK=1, BENCH_SKIP_PORTKEY=1, BENCH_SKIP_PROXIES=1, BENCH_NO_BUILD=1,
- * BENCH_PROFILE=1, and BENCH_NODE (the Node binary for the children).
+ * BENCH_ROUNDS, BENCH_QUICK=1, BENCH_SKIP_PORTKEY=1, BENCH_SKIP_PROXIES=1, BENCH_SKIP_REDIS=1,
+ * BENCH_NO_BUILD=1, BENCH_PROFILE=1, BENCH_NODE (the Node binary for the children) and
+ * BENCH_REDIS_SERVER (the redis-server binary, default /usr/bin/redis-server).
  *
  * Progress goes to stderr; the tables (markdown) to stdout; everything measured to
  * bench/results/latest.json (bench/results/quick.json with --quick).
@@ -50,7 +52,7 @@ import {
   type Managed,
 } from './processes.js';
 import { startProxy } from './minimal-proxies.js';
-import { combineRounds, combineSequential } from './rounds.js';
+import { combineRounds, combineSequential, median } from './rounds.js';
 import { STREAM_EVENTS } from './upstream.js';
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -97,6 +99,8 @@ interface Options {
   skipPortkey: boolean;
   /** Leaves out the two minimal reference proxies (and with them the ratios to the floor). */
   skipProxies: boolean;
+  /** Leaves out the shared-state comparison (JSON c=50 with REDIS_URL unset, then set). */
+  skipRedis: boolean;
   build: boolean;
   profile: boolean;
   /** Seconds per autocannon run. */
@@ -128,11 +132,24 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
     if (!match) throw new Error(`unknown argument ${arg}`);
     flags.set(match[1] as string, match[2] ?? 'true');
   }
-  const known = ['quick', 'skip-portkey', 'skip-proxies', 'rounds', 'duration', 'connections', 'samples', 'retries', 'no-build', 'profile', 'help'];
+  const known = [
+    'quick',
+    'skip-portkey',
+    'skip-proxies',
+    'skip-redis',
+    'rounds',
+    'duration',
+    'connections',
+    'samples',
+    'retries',
+    'no-build',
+    'profile',
+    'help',
+  ];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name} (known: ${known.map((k) => `--${k}`).join(' ')})`);
   if (flags.has('help')) {
     process.stderr.write(
-      'npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--rounds=N] [--duration=S] [--connections=N] [--samples=N] [--retries=N] [--no-build] [--profile]\n',
+      'npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--skip-redis] [--rounds=N] [--duration=S] [--connections=N] [--samples=N] [--retries=N] [--no-build] [--profile]\n',
     );
     process.exit(0);
   }
@@ -150,6 +167,7 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
     quick,
     skipPortkey: bool('skip-portkey', 'BENCH_SKIP_PORTKEY'),
     skipProxies: bool('skip-proxies', 'BENCH_SKIP_PROXIES'),
+    skipRedis: bool('skip-redis', 'BENCH_SKIP_REDIS'),
     build: !bool('no-build', 'BENCH_NO_BUILD'),
     profile: bool('profile', 'BENCH_PROFILE'),
     duration: num('duration', 'BENCH_DURATION', quick ? 3 : 10, 1, 600),
@@ -470,7 +488,13 @@ async function startUpstream(): Promise<{ proc: Managed; origin: string }> {
   return { proc, origin: `http://127.0.0.1:${match[1] as string}` };
 }
 
-async function startOurs(gatewayArgs: string[], configPath: string, home: string, extraArgs: string[] = []): Promise<{ proc: Managed; origin: string }> {
+async function startOurs(
+  gatewayArgs: string[],
+  configPath: string,
+  home: string,
+  extraArgs: string[] = [],
+  extraEnv: Record<string, string> = {},
+): Promise<{ proc: Managed; origin: string }> {
   const { proc, match } = await start({
     name: 'interference',
     command: nodeBin,
@@ -486,6 +510,7 @@ async function startOurs(gatewayArgs: string[], configPath: string, home: string
       INTERFERENCE_CONFIG: configPath,
       INTERFERENCE_MODELS_DIR: path.join(home, 'models'),
       INTERFERENCE_IMAGES_DIR: path.join(home, 'images'),
+      ...extraEnv,
     },
     cwd: home,
     ready: /listening on (http:\/\/127\.0\.0\.1:\d+)/,
@@ -603,6 +628,246 @@ async function measureFailover(started: Started, options: Options): Promise<Fail
     result.portkeyFailed = (healthy?.failed ?? 0) + (fallback?.failed ?? 0);
   }
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared state: the same gateway with REDIS_URL unset and set
+// ---------------------------------------------------------------------------------------------
+
+interface RedisComparison {
+  /** Why nothing was measured (no redis-server on this machine), when nothing was. */
+  skipped?: string;
+  redisServer?: string;
+  /** JSON at c=N through a fresh gateway, REDIS_URL unset / set: medians of the runs below. */
+  without?: LoadResult;
+  with?: LoadResult;
+  /** rps with REDIS_URL over rps without, the median over the pairs. The bar (shared-state issue): ≥ 0.90, under 10% cost. */
+  rpsRatio?: number;
+  /** rps set / unset within each pair of adjacent runs. */
+  pairRatios?: number[];
+  /** Each autocannon run, in the order made (unset and set alternate, so drift hits both). */
+  runs: Array<{ redis: boolean; rps: number; p99: number; gatewayCpuPerRequestUs?: number; foreignCpu?: number }>;
+  /** Commands Redis processed per request the gateway answered during the REDIS_URL runs. */
+  redisCommandsPerRequest?: number;
+  /** Connections the gateway with REDIS_URL held open to Redis after its runs (0: it never connected). */
+  redisClients?: number;
+  /** redis-server's own CPU per request in those runs, µs (it competes for the same 2 cores). */
+  redisCpuPerRequestUs?: number;
+}
+
+/** redis-server: BENCH_REDIS_SERVER, else Debian's package, else the first on PATH. */
+function findRedisServer(): string | undefined {
+  const explicit = process.env.BENCH_REDIS_SERVER;
+  if (explicit !== undefined && explicit !== '') return explicit;
+  for (const dir of ['/usr/bin', ...childPath.split(path.delimiter)]) {
+    const candidate = path.join(dir, 'redis-server');
+    if (dir !== '' && existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * INFO's total_commands_processed and connected_clients (redis-cli's own connection not counted),
+ * through redis-cli next to redis-server; undefined without one.
+ */
+function redisInfo(server: string, port: number): { commands: number; clients: number } | undefined {
+  const cli = path.join(path.dirname(server), 'redis-cli');
+  if (!existsSync(cli)) return undefined;
+  try {
+    const info = execFileSync(cli, ['-h', '127.0.0.1', '-p', String(port), 'info'], { encoding: 'utf8', timeout: 5000 });
+    const commands = /^total_commands_processed:(\d+)/m.exec(info);
+    const clients = /^connected_clients:(\d+)/m.exec(info);
+    return commands && clients ? { commands: Number(commands[1]), clients: Number(clients[1]) - 1 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What sharing state through Redis costs: two fresh gateways on the same config, one without
+ * REDIS_URL and one with it (pointing at a redis-server started here, no persistence), JSON at
+ * c=N. Fresh processes, so that neither carries the main run's breakers or heap; both run the
+ * whole time, and the runs alternate unset/set, set/unset, … so that a slow stretch of the
+ * machine lands on both. Whatever the gateway does with REDIS_URL set is what is measured.
+ */
+async function measureRedis(gatewayArgs: string[], configPath: string, started: Started, options: Options): Promise<RedisComparison> {
+  const server = findRedisServer();
+  if (server === undefined) {
+    log('shared state: no redis-server (apt-get install redis-server, or BENCH_REDIS_SERVER); left out');
+    return { skipped: 'no redis-server found', runs: [] };
+  }
+  const port = await freeClosedPort();
+  const redisArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
+  // parent-watch.cjs cannot ride along in a C program: setpriv's parent-death signal gives the
+  // same guarantee (redis-server dies with the runner, even after a SIGKILL) where it exists.
+  const setpriv = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : undefined;
+  const redis = await start({
+    name: 'redis-server',
+    command: setpriv ?? server,
+    args: setpriv ? ['--pdeathsig', 'KILL', '--', server, ...redisArgs] : redisArgs,
+    env: { PATH: childPath, HOME: started.tmp },
+    cwd: started.tmp,
+    ready: /Ready to accept connections/,
+  });
+  let version = '';
+  try {
+    version = execFileSync(server, ['--version'], { encoding: 'utf8' })
+      .trim()
+      .replace(/^Redis server v=(\S+).*/s, '$1');
+  } catch {
+    // version unknown
+  }
+  log(`shared state: redis-server ${version} on 127.0.0.1:${port} (pid ${redis.proc.pid})`);
+  const homes = { off: path.join(started.tmp, 'redis-unset'), on: path.join(started.tmp, 'redis-set') };
+  for (const home of Object.values(homes)) mkdirSync(home, { recursive: true });
+  const [off, on] = await Promise.all([
+    startOurs(gatewayArgs, configPath, homes.off),
+    startOurs(gatewayArgs, configPath, homes.on, [], { REDIS_URL: `redis://127.0.0.1:${port}` }),
+  ]);
+  const result: RedisComparison = { redisServer: `redis-server ${version}`, runs: [] };
+  try {
+    for (const gateway of [off, on]) {
+      const pool = new Pool(gateway.origin, { connections: 1 });
+      const sample = await once(pool, usRequest('json'));
+      await pool.close();
+      if (!sample.ok) throw new Error(`shared state: the gateway ${gateway === on ? 'with' : 'without'} REDIS_URL fails: ${sample.error}`);
+      await autocannon(gateway.origin, usRequest('json'), options.warmup, options.connections, { upstream: started.upstream });
+    }
+    assertAlive('shared state warm-up');
+    const pairs = options.quick ? 1 : 2;
+    const loads = { off: [] as LoadResult[], on: [] as LoadResult[] };
+    let commands = 0;
+    let redisCpu = 0;
+    let onRequests = 0;
+    /** One run against one of the two, repeated (bounded by --retries) while other processes disturb it; the least disturbed is kept. */
+    const measure = async (redisSet: boolean): Promise<LoadResult> => {
+      const gateway = redisSet ? on : off;
+      let kept: LoadResult | undefined;
+      for (let attempt = 0; attempt <= options.retries; attempt++) {
+        log(`load: Interference JSON, REDIS_URL ${redisSet ? 'set' : 'unset'}, c=${options.connections}, ${options.duration}s`);
+        const info0 = redisSet ? redisInfo(server, port) : undefined;
+        const cpu0 = redisSet ? cpuSeconds(redis.proc.pid) : undefined;
+        const measured = await autocannon(gateway.origin, usRequest('json'), options.duration, options.connections, {
+          gateway: gateway.proc,
+          upstream: started.upstream,
+        });
+        assertAlive(`load REDIS_URL ${redisSet ? 'set' : 'unset'}`);
+        measured.runs = attempt + 1;
+        if (redisSet) {
+          const info1 = redisInfo(server, port);
+          const cpu1 = cpuSeconds(redis.proc.pid);
+          // Minus the first INFO, which counts itself.
+          if (info0 !== undefined && info1 !== undefined) commands += info1.commands - info0.commands - 1;
+          if (info1 !== undefined) result.redisClients = info1.clients;
+          if (cpu0 !== undefined && cpu1 !== undefined) redisCpu += cpu1 - cpu0;
+          onRequests += measured.requests;
+        }
+        log(
+          `  ${int(measured.rps)} rps, p50 ${measured.p50} p99 ${measured.p99} ms, non-2xx ${measured.non2xx}, errors ${measured.errors}, ` +
+            `gateway CPU ${int(measured.gatewayCpuPerRequestUs)} µs/req, other processes ${pct(measured.foreignCpu)}`,
+        );
+        if (kept === undefined || (measured.foreignCpu ?? 0) < (kept.foreignCpu ?? 0)) kept = measured;
+        if ((measured.foreignCpu ?? 0) <= DISTURBED) break;
+        log(
+          `  WARNING: other processes used ${pct(measured.foreignCpu)} of a core${attempt < options.retries ? '; running it again' : '; keeping the least disturbed run'}`,
+        );
+      }
+      const run = kept as LoadResult;
+      result.runs.push({
+        redis: redisSet,
+        rps: run.rps,
+        p99: run.p99,
+        ...(run.gatewayCpuPerRequestUs !== undefined ? { gatewayCpuPerRequestUs: run.gatewayCpuPerRequestUs } : {}),
+        ...(run.foreignCpu !== undefined ? { foreignCpu: run.foreignCpu } : {}),
+      });
+      (redisSet ? loads.on : loads.off).push(run);
+      return run;
+    };
+    const pairRatios: number[] = [];
+    for (let pair = 0; pair < pairs; pair++) {
+      // Unset then set, then set then unset, …: a machine getting slower or faster over the
+      // comparison weighs on both sides.
+      const first = pair % 2 === 1;
+      const a = await measure(first);
+      const b = await measure(!first);
+      const [withRedis, withoutRedis] = first ? [a, b] : [b, a];
+      pairRatios.push(withRedis.rps / withoutRedis.rps);
+    }
+    result.without = combineLoad(loads.off);
+    result.with = combineLoad(loads.on);
+    // The ratio within each pair (two runs next to each other in time), then their median: less
+    // sensitive to a slow stretch than the ratio of the two medians.
+    result.pairRatios = pairRatios;
+    result.rpsRatio = finite(median(pairRatios) ?? NaN);
+    if (onRequests > 0) {
+      result.redisCommandsPerRequest = commands / onRequests;
+      result.redisCpuPerRequestUs = (redisCpu * 1e6) / onRequests;
+    }
+    log(
+      `  REDIS_URL set / unset: ${ratio(result.rpsRatio, 1)} rps (bar: ≥ 0.90x); ` +
+        `${result.redisCommandsPerRequest?.toFixed(3) ?? '—'} Redis commands and ${int(result.redisCpuPerRequestUs)} µs of redis-server CPU per request, ` +
+        `${result.redisClients ?? '—'} connection(s) from the gateway`,
+    );
+  } finally {
+    await stop(off.proc);
+    await stop(on.proc);
+    await stop(redis.proc);
+  }
+  return result;
+}
+
+/** The shared-state table: JSON at c=N with REDIS_URL unset and set, and their ratio. */
+function redisTable(redis: RedisComparison, options: Options): string {
+  if (redis.skipped !== undefined || redis.without === undefined || redis.with === undefined)
+    return `Shared state (REDIS_URL): not measured (${redis.skipped ?? 'no result'}).`;
+  const row = (what: string, l: LoadResult, commands: string, redisCpu: string): string[] => [
+    what,
+    int(l.rps),
+    `${l.p50} / ${l.p99}`,
+    int(l.gatewayCpuPerRequestUs),
+    commands,
+    redisCpu,
+    String(l.non2xx + l.errors),
+  ];
+  const ratioValue = redis.rpsRatio;
+  const verdict = ratioValue === undefined ? 'n/a' : ratioValue >= 0.9 ? 'met' : 'MISSED';
+  const disturbed = redis.runs.some((run) => (run.foreignCpu ?? 0) > DISTURBED);
+  return [
+    table(
+      [
+        `shared state, Interference JSON c=${options.connections}`,
+        'rps',
+        'p50 / p99 ms',
+        'gateway CPU µs/req',
+        'Redis commands/req',
+        'redis-server CPU µs/req',
+        'bad responses',
+      ],
+      [
+        row('REDIS_URL unset', redis.without, '—', '—'),
+        row(
+          `REDIS_URL set (${redis.redisServer ?? 'redis-server'}, 127.0.0.1, no persistence)`,
+          redis.with,
+          redis.redisCommandsPerRequest?.toFixed(3) ?? '—',
+          int(redis.redisCpuPerRequestUs),
+        ),
+        [
+          'set / unset',
+          ratio(ratioValue, 1),
+          '',
+          ratio(redis.with.gatewayCpuPerRequestUs, redis.without.gatewayCpuPerRequestUs),
+          '',
+          '',
+          `goal ≥ 0.90x rps: ${verdict}`,
+        ],
+      ],
+    ),
+    '',
+    `Two fresh gateways, same config, both running throughout; ${redis.runs.length} runs of ${options.duration} s in pairs alternating unset/set (rps etc.: medians; ` +
+      `set / unset: the median of the ratios within each pair, ${(redis.pairRatios ?? []).map((r) => ratio(r, 1)).join(', ')}). ` +
+      `The gateway with REDIS_URL held ${redis.redisClients ?? '?'} connection(s) to Redis.` +
+      (disturbed ? ' **Disturbed:** other processes used over 15% of a core during at least one of these runs.' : ''),
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -784,7 +1049,7 @@ async function main(): Promise<void> {
   log(
     `${host.cpu}, ${host.cores} cores, node ${host.node}; c=${options.connections}, ${options.duration}s per run` +
       `${options.measureRounds > 1 ? `, ${options.measureRounds} rounds (medians)` : ''}${options.quick ? ' (quick)' : ''}` +
-      `${options.skipPortkey ? ', Portkey skipped' : ''}${options.skipProxies ? ', minimal proxies skipped' : ''}`,
+      `${options.skipPortkey ? ', Portkey skipped' : ''}${options.skipProxies ? ', minimal proxies skipped' : ''}${options.skipRedis ? ', Redis skipped' : ''}`,
   );
   const resultsDir = path.join(benchDir, 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -1013,6 +1278,9 @@ async function main(): Promise<void> {
       'proxy-parse': proxyParse ? peakRssMB(proxyParse.proc.pid) : undefined,
     };
 
+    // --- shared state: REDIS_URL unset vs set ------------------------------------------------
+    const redis = options.skipRedis ? undefined : await measureRedis(gateway.args, configPath, started, options);
+
     // --- profile ------------------------------------------------------------------------------
     let profile: ProfileSummary | undefined;
     if (options.profile) {
@@ -1038,6 +1306,7 @@ async function main(): Promise<void> {
       checks,
       failover,
       profile,
+      redis,
     });
     // A smoke run must not replace the figures of the last full run (the README's source).
     const resultsFile = path.join(resultsDir, options.quick ? 'quick.json' : 'latest.json');
@@ -1075,6 +1344,7 @@ interface ReportInput {
   checks: Map<string, ConcurrentCheck>;
   failover: FailoverResult;
   profile: ProfileSummary | undefined;
+  redis: RedisComparison | undefined;
 }
 
 interface TargetCheck {
@@ -1436,7 +1706,18 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
     ...(disturbed ? ['', `**Disturbed run:** other processes used up to ${pct(worstForeign)} of a core while this ran; do not quote these figures.`] : []),
   ].join('\n');
   const floor = floorTable(input);
-  const markdown = [header, '', mainTable, '', ...(floor ? [floor.markdown, ''] : []), secondTable, '', targetTable, ''];
+  const markdown = [
+    header,
+    '',
+    mainTable,
+    '',
+    ...(floor ? [floor.markdown, ''] : []),
+    secondTable,
+    '',
+    targetTable,
+    '',
+    ...(input.redis ? [redisTable(input.redis, options), ''] : []),
+  ];
   if (input.profile) {
     markdown.push(
       `Profile of Interference (--cpu-prof, c=${options.connections} JSON, ${options.duration} s, ${input.profile.totalMs.toFixed(0)} ms sampled), self time:`,
@@ -1483,6 +1764,7 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
   };
   if (input.profile) json.profile = input.profile;
   if (floor) json.floor = floor.json;
+  if (input.redis) json.redis = input.redis;
   return { markdown: markdown.join('\n'), json };
 }
 
