@@ -79,6 +79,11 @@ export async function startServer(config: Config, registry: Registry = buildRegi
       : new SharedHealth(redis, policy.health, { providers: registry.all().map((entry) => entry.provider.id), leaseMs: config.deadlines.firstContentMs });
   // Listed keys and rate limits (keys' and providers'): nothing at all when none is configured.
   const limits = createLimits({ keys: config.keys, providers: config.providers, redis, log: logEvent });
+  // A key allowed only providers that do not exist can do nothing: say so at start.
+  for (const key of config.keys) {
+    const unknown = (key.providers ?? []).filter((id) => registry.find(id) === undefined);
+    if (unknown.length > 0) config.warnings.push(`keys: "${key.name}" names unknown provider(s) ${unknown.join(', ')}; GET /v1/providers lists the ids`);
+  }
   if (limits.providers !== undefined) policy.providerLimits = limits.providers;
   const metrics = config.metrics.enabled ? new GatewayMetrics(registry, policy.health, redis) : undefined;
   const app = createApp({

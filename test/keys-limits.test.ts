@@ -6,11 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../src/config.js';
 import { parseConfigFile } from '../src/config-file.js';
+import { startServer } from '../src/start.js';
 import { startOpenAICompatibleFake, type Fake } from './fakes/openai-compatible-fake.js';
-import { startGateway, userMessage, type Gateway } from './support/gateway.js';
+import { baseTestEnv, startGateway, userMessage, type Gateway } from './support/gateway.js';
 import { assertErrorBody, type ErrorBody } from './support/http.js';
 import { startRedis, type RedisServer } from './support/redis.js';
 import { startGatewayProcess, type GatewayProcess } from './support/server-process.js';
@@ -140,6 +145,31 @@ describe('gateway keys and limits, one process', () => {
     const hashAsKey = await chat(sha256(keys.open), { provider: 'ProvA' });
     assert.equal(hashAsKey.status, 401);
     await hashAsKey.body?.cancel();
+  });
+
+  test("/metrics takes the gateway's own key, not a listed one", async () => {
+    const team = await fetch(`${gateway.url}/metrics`, { headers: bearer(keys.open) });
+    assert.equal(team.status, 403);
+    assert.equal((await errorOf(team)).error.code, 'metrics_forbidden');
+    const own = await fetch(`${gateway.url}/metrics`, { headers: bearer(mainKey) });
+    assert.equal(own.status, 200);
+    await own.body?.cancel();
+  });
+
+  test('a key naming a provider that does not exist is a warning at start', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'interference-keys-'));
+    writeFileSync(path.join(dir, 'interference.config.json'), JSON.stringify({ keys: [{ name: 'typo', keyHash: sha256('k'), providers: ['Grok', 'Groq'] }] }));
+    const config = loadConfig(baseTestEnv(dir), dir);
+    const running = await startServer(config);
+    try {
+      assert.deepEqual(
+        config.warnings.filter((warning) => warning.startsWith('keys:')),
+        ['keys: "typo" names unknown provider(s) Grok; GET /v1/providers lists the ids'],
+      );
+    } finally {
+      await running.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a key limited to some providers: another one named is a 403, automatic routing and failover lists keep only its own', async () => {

@@ -4,7 +4,7 @@ import { ApiError } from '../core/errors.js';
 import type { Registry } from '../core/registry.js';
 import type { RoutingPolicy } from '../core/failover.js';
 import { bearerToken, createGatewayAuth, isProtected } from './auth.js';
-import { admitAs, type GatewayKeys } from './gateway-keys.js';
+import { admitAs, admittedKey, type GatewayKeys } from './gateway-keys.js';
 import { overheadMs, type RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -186,7 +186,18 @@ export function createApp(options: AppOptions): App {
     { method: 'GET', path: '/docs/', prefix: true, handler: (req, res, context, asset) => apiDocs.docs(req, res, context, asset) },
   ];
   if (metrics !== undefined && options.metrics?.route === true) {
-    routes.push({ method: 'GET', path: '/metrics', prefix: false, handler: (_req, res, context) => sendMetrics(res, metrics, context.headers) });
+    routes.push({
+      method: 'GET',
+      path: '/metrics',
+      prefix: false,
+      handler: (_req, res, context) => {
+        // Every provider's and key's traffic is in there: the gateway's own key, not a team's listed one.
+        if (admittedKey(context) !== undefined) {
+          throw new ApiError(403, "/metrics needs the gateway's own key (INTERFERENCE_API_KEY), not a listed key", { code: 'metrics_forbidden' });
+        }
+        return sendMetrics(res, metrics, context.headers);
+      },
+    });
   }
   for (const route of routes) route.label = route.prefix ? `${route.path}{${paramNames[route.path] ?? 'param'}}` : route.path;
 
