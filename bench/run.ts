@@ -17,6 +17,7 @@
  * bench/results/latest.json (bench/results/quick.json with --quick).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -634,10 +635,8 @@ async function measureFailover(started: Started, options: Options): Promise<Fail
 // Shared state: the same gateway with REDIS_URL unset and set
 // ---------------------------------------------------------------------------------------------
 
-interface RedisComparison {
-  /** Why nothing was measured (no redis-server on this machine), when nothing was. */
-  skipped?: string;
-  redisServer?: string;
+/** One pair of fresh gateways on one config, REDIS_URL unset / set, measured in alternating runs. */
+interface RedisPair {
   /** JSON at c=N through a fresh gateway, REDIS_URL unset / set: medians of the runs below. */
   without?: LoadResult;
   with?: LoadResult;
@@ -649,11 +648,32 @@ interface RedisComparison {
   runs: Array<{ redis: boolean; rps: number; p99: number; gatewayCpuPerRequestUs?: number; foreignCpu?: number }>;
   /** Commands Redis processed per request the gateway answered during the REDIS_URL runs. */
   redisCommandsPerRequest?: number;
+  /** Of those, the script calls (EVAL / EVALSHA) per request: the round trips the limiter makes. */
+  redisScriptsPerRequest?: number;
   /** Connections the gateway with REDIS_URL held open to Redis after its runs (0: it never connected). */
   redisClients?: number;
   /** redis-server's own CPU per request in those runs, µs (it competes for the same 2 cores). */
   redisCpuPerRequestUs?: number;
 }
+
+/**
+ * The unlimited pair at the top level (the row as it was first measured), the limited-key pair
+ * under `limited`: the same measurement with a listed key whose limits make every request go
+ * through the limiter, in memory (unset) or as Lua scripts in Redis (set).
+ */
+interface RedisComparison extends RedisPair {
+  /** Why nothing was measured (no redis-server on this machine), when nothing was. */
+  skipped?: string;
+  redisServer?: string;
+  limited?: RedisPair & { key: string; limits: { requestsPerMinute: number; tokensPerMinute: number } };
+}
+
+/**
+ * The listed key of the limited pair. The limits are the schema's maximum: never reached, so every
+ * request is admitted, but both are set, so that each request pays for admission (requests per
+ * minute) and for token accounting after the answer (tokens per minute) — the full limiter path.
+ */
+const LIMITED_KEY = { name: 'bench', secret: 'ik-bench-limited-key', limits: { requestsPerMinute: 1_000_000_000, tokensPerMinute: 1_000_000_000 } };
 
 /** redis-server: BENCH_REDIS_SERVER, else Debian's package, else the first on PATH. */
 function findRedisServer(): string | undefined {
@@ -667,28 +687,37 @@ function findRedisServer(): string | undefined {
 }
 
 /**
- * INFO's total_commands_processed and connected_clients (redis-cli's own connection not counted),
- * through redis-cli next to redis-server; undefined without one.
+ * INFO's total_commands_processed, the script calls among them (commandstats) and
+ * connected_clients (redis-cli's own connection not counted), through redis-cli next to
+ * redis-server; undefined without one.
  */
-function redisInfo(server: string, port: number): { commands: number; clients: number } | undefined {
+function redisInfo(server: string, port: number): { commands: number; scripts: number; clients: number } | undefined {
   const cli = path.join(path.dirname(server), 'redis-cli');
   if (!existsSync(cli)) return undefined;
   try {
-    const info = execFileSync(cli, ['-h', '127.0.0.1', '-p', String(port), 'info'], { encoding: 'utf8', timeout: 5000 });
+    // `all`: the default sections leave out commandstats.
+    const info = execFileSync(cli, ['-h', '127.0.0.1', '-p', String(port), 'info', 'all'], { encoding: 'utf8', timeout: 5000 });
     const commands = /^total_commands_processed:(\d+)/m.exec(info);
     const clients = /^connected_clients:(\d+)/m.exec(info);
-    return commands && clients ? { commands: Number(commands[1]), clients: Number(clients[1]) - 1 } : undefined;
+    let scripts = 0;
+    for (const match of info.matchAll(/^cmdstat_(?:eval|evalsha|eval_ro|evalsha_ro|fcall|fcall_ro):calls=(\d+)/gm)) scripts += Number(match[1]);
+    return commands && clients ? { commands: Number(commands[1]), scripts, clients: Number(clients[1]) - 1 } : undefined;
   } catch {
     return undefined;
   }
 }
 
 /**
- * What sharing state through Redis costs: two fresh gateways on the same config, one without
- * REDIS_URL and one with it (pointing at a redis-server started here, no persistence), JSON at
- * c=N. Fresh processes, so that neither carries the main run's breakers or heap; both run the
- * whole time, and the runs alternate unset/set, set/unset, … so that a slow stretch of the
- * machine lands on both. Whatever the gateway does with REDIS_URL set is what is measured.
+ * What sharing state through Redis costs: a redis-server started here (no persistence), then two
+ * pairs of fresh gateways, each pair one without REDIS_URL and one with it, JSON at c=N:
+ *
+ * - unlimited: the bench config as it is. No limits, so the gateway has no reason to talk to
+ *   Redis on the healthy path; this shows what setting REDIS_URL costs by itself.
+ * - limited: the same config plus one listed key with limits, sent by every request. Now each
+ *   request is admitted by the limiter and its tokens counted afterwards: in memory without
+ *   REDIS_URL, as Lua scripts in Redis with it. This is what Redis costs when it is used.
+ *
+ * The pairs run one after the other (never four gateways at once on two cores).
  */
 async function measureRedis(gatewayArgs: string[], configPath: string, started: Started, options: Options): Promise<RedisComparison> {
   const server = findRedisServer();
@@ -718,25 +747,78 @@ async function measureRedis(gatewayArgs: string[], configPath: string, started: 
     // version unknown
   }
   log(`shared state: redis-server ${version} on 127.0.0.1:${port} (pid ${redis.proc.pid})`);
-  const homes = { off: path.join(started.tmp, 'redis-unset'), on: path.join(started.tmp, 'redis-set') };
+  const context: RedisPairContext = { gatewayArgs, started, options, server, port, redisPid: redis.proc.pid };
+  try {
+    const unlimited = await measureRedisPair(context, { label: 'unlimited', configPath, request: usRequest('json') });
+
+    // The bench config plus the listed key (by its SHA-256, as the config file wants it). Listed
+    // keys alone turn authentication on, so the load sends the key as a bearer token.
+    const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+    const keyHash = `sha256:${createHash('sha256').update(LIMITED_KEY.secret).digest('hex')}`;
+    const limitedConfigPath = path.join(started.tmp, 'interference.limited.config.json');
+    writeFileSync(limitedConfigPath, JSON.stringify({ ...config, keys: [{ name: LIMITED_KEY.name, keyHash, limits: LIMITED_KEY.limits }] }));
+    const plain = usRequest('json');
+    const request: BenchRequest = { ...plain, headers: { ...plain.headers, authorization: `Bearer ${LIMITED_KEY.secret}` } };
+    const limited = await measureRedisPair(context, { label: 'limited key', configPath: limitedConfigPath, request, limited: true });
+
+    return { redisServer: `redis-server ${version}`, ...unlimited, limited: { key: LIMITED_KEY.name, limits: LIMITED_KEY.limits, ...limited } };
+  } finally {
+    await stop(redis.proc);
+  }
+}
+
+interface RedisPairContext {
+  gatewayArgs: string[];
+  started: Started;
+  options: Options;
+  server: string;
+  port: number;
+  redisPid: number;
+}
+
+/**
+ * One pair: two fresh gateways on `configPath`, one without REDIS_URL and one with it. Fresh
+ * processes, so that neither carries the main run's breakers or heap; both run the whole time, and
+ * the runs alternate unset/set, set/unset, … so that a slow stretch of the machine lands on both.
+ * Whatever the gateway does with REDIS_URL set is what is measured.
+ */
+async function measureRedisPair(
+  context: RedisPairContext,
+  pair: { label: string; configPath: string; request: BenchRequest; limited?: boolean },
+): Promise<RedisPair> {
+  const { gatewayArgs, started, options, server, port } = context;
+  const slug = pair.label.replace(/\W+/g, '-');
+  const homes = { off: path.join(started.tmp, `redis-${slug}-unset`), on: path.join(started.tmp, `redis-${slug}-set`) };
   for (const home of Object.values(homes)) mkdirSync(home, { recursive: true });
   const [off, on] = await Promise.all([
-    startOurs(gatewayArgs, configPath, homes.off),
-    startOurs(gatewayArgs, configPath, homes.on, [], { REDIS_URL: `redis://127.0.0.1:${port}` }),
+    startOurs(gatewayArgs, pair.configPath, homes.off),
+    startOurs(gatewayArgs, pair.configPath, homes.on, [], { REDIS_URL: `redis://127.0.0.1:${port}` }),
   ]);
-  const result: RedisComparison = { redisServer: `redis-server ${version}`, runs: [] };
+  const result: RedisPair = { runs: [] };
   try {
     for (const gateway of [off, on]) {
+      const where = `shared state (${pair.label}): the gateway ${gateway === on ? 'with' : 'without'} REDIS_URL`;
       const pool = new Pool(gateway.origin, { connections: 1 });
-      const sample = await once(pool, usRequest('json'));
+      const sample = await once(pool, pair.request);
+      // The limited pair must really go through the limiter: its answers carry the key's
+      // x-ratelimit-* headers (a config the gateway ignored would measure nothing).
+      const limitHeader = pair.limited
+        ? await pool.request({ path: pair.request.path, method: 'POST', headers: pair.request.headers, body: pair.request.body }).then(async (response) => {
+            await response.body.dump();
+            return response.headers['x-ratelimit-limit-requests'];
+          })
+        : undefined;
       await pool.close();
-      if (!sample.ok) throw new Error(`shared state: the gateway ${gateway === on ? 'with' : 'without'} REDIS_URL fails: ${sample.error}`);
-      await autocannon(gateway.origin, usRequest('json'), options.warmup, options.connections, { upstream: started.upstream });
+      if (!sample.ok) throw new Error(`${where} fails: ${sample.error}`);
+      if (pair.limited && limitHeader !== String(LIMITED_KEY.limits.requestsPerMinute))
+        throw new Error(`${where} does not apply the key's limits (x-ratelimit-limit-requests: ${String(limitHeader)})`);
+      await autocannon(gateway.origin, pair.request, options.warmup, options.connections, { upstream: started.upstream });
     }
-    assertAlive('shared state warm-up');
+    assertAlive(`shared state warm-up (${pair.label})`);
     const pairs = options.quick ? 1 : 2;
     const loads = { off: [] as LoadResult[], on: [] as LoadResult[] };
     let commands = 0;
+    let scripts = 0;
     let redisCpu = 0;
     let onRequests = 0;
     /** One run against one of the two, repeated (bounded by --retries) while other processes disturb it; the least disturbed is kept. */
@@ -744,20 +826,23 @@ async function measureRedis(gatewayArgs: string[], configPath: string, started: 
       const gateway = redisSet ? on : off;
       let kept: LoadResult | undefined;
       for (let attempt = 0; attempt <= options.retries; attempt++) {
-        log(`load: Interference JSON, REDIS_URL ${redisSet ? 'set' : 'unset'}, c=${options.connections}, ${options.duration}s`);
+        log(`load: Interference JSON, ${pair.label}, REDIS_URL ${redisSet ? 'set' : 'unset'}, c=${options.connections}, ${options.duration}s`);
         const info0 = redisSet ? redisInfo(server, port) : undefined;
-        const cpu0 = redisSet ? cpuSeconds(redis.proc.pid) : undefined;
-        const measured = await autocannon(gateway.origin, usRequest('json'), options.duration, options.connections, {
+        const cpu0 = redisSet ? cpuSeconds(context.redisPid) : undefined;
+        const measured = await autocannon(gateway.origin, pair.request, options.duration, options.connections, {
           gateway: gateway.proc,
           upstream: started.upstream,
         });
-        assertAlive(`load REDIS_URL ${redisSet ? 'set' : 'unset'}`);
+        assertAlive(`load ${pair.label} REDIS_URL ${redisSet ? 'set' : 'unset'}`);
         measured.runs = attempt + 1;
         if (redisSet) {
           const info1 = redisInfo(server, port);
-          const cpu1 = cpuSeconds(redis.proc.pid);
+          const cpu1 = cpuSeconds(context.redisPid);
           // Minus the first INFO, which counts itself.
-          if (info0 !== undefined && info1 !== undefined) commands += info1.commands - info0.commands - 1;
+          if (info0 !== undefined && info1 !== undefined) {
+            commands += info1.commands - info0.commands - 1;
+            scripts += info1.scripts - info0.scripts;
+          }
           if (info1 !== undefined) result.redisClients = info1.clients;
           if (cpu0 !== undefined && cpu1 !== undefined) redisCpu += cpu1 - cpu0;
           onRequests += measured.requests;
@@ -784,10 +869,10 @@ async function measureRedis(gatewayArgs: string[], configPath: string, started: 
       return run;
     };
     const pairRatios: number[] = [];
-    for (let pair = 0; pair < pairs; pair++) {
+    for (let index = 0; index < pairs; index++) {
       // Unset then set, then set then unset, …: a machine getting slower or faster over the
       // comparison weighs on both sides.
-      const first = pair % 2 === 1;
+      const first = index % 2 === 1;
       const a = await measure(first);
       const b = await measure(!first);
       const [withRedis, withoutRedis] = first ? [a, b] : [b, a];
@@ -801,25 +886,29 @@ async function measureRedis(gatewayArgs: string[], configPath: string, started: 
     result.rpsRatio = finite(median(pairRatios) ?? NaN);
     if (onRequests > 0) {
       result.redisCommandsPerRequest = commands / onRequests;
+      result.redisScriptsPerRequest = scripts / onRequests;
       result.redisCpuPerRequestUs = (redisCpu * 1e6) / onRequests;
     }
     log(
-      `  REDIS_URL set / unset: ${ratio(result.rpsRatio, 1)} rps (bar: ≥ 0.90x); ` +
-        `${result.redisCommandsPerRequest?.toFixed(3) ?? '—'} Redis commands and ${int(result.redisCpuPerRequestUs)} µs of redis-server CPU per request, ` +
-        `${result.redisClients ?? '—'} connection(s) from the gateway`,
+      `  ${pair.label}, REDIS_URL set / unset: ${ratio(result.rpsRatio, 1)} rps (bar: ≥ 0.90x); ` +
+        `${result.redisCommandsPerRequest?.toFixed(3) ?? '—'} Redis commands (${result.redisScriptsPerRequest?.toFixed(3) ?? '—'} scripts) ` +
+        `and ${int(result.redisCpuPerRequestUs)} µs of redis-server CPU per request, ${result.redisClients ?? '—'} connection(s) from the gateway`,
     );
   } finally {
     await stop(off.proc);
     await stop(on.proc);
-    await stop(redis.proc);
   }
   return result;
 }
 
-/** The shared-state table: JSON at c=N with REDIS_URL unset and set, and their ratio. */
+/**
+ * The shared-state table: JSON at c=N with REDIS_URL unset and set, and their ratio, for the
+ * unlimited pair and (when measured) the limited-key pair.
+ */
 function redisTable(redis: RedisComparison, options: Options): string {
   if (redis.skipped !== undefined || redis.without === undefined || redis.with === undefined)
     return `Shared state (REDIS_URL): not measured (${redis.skipped ?? 'no result'}).`;
+  const server = `${redis.redisServer ?? 'redis-server'}, 127.0.0.1, no persistence`;
   const row = (what: string, l: LoadResult, commands: string, redisCpu: string): string[] => [
     what,
     int(l.rps),
@@ -829,9 +918,33 @@ function redisTable(redis: RedisComparison, options: Options): string {
     redisCpu,
     String(l.non2xx + l.errors),
   ];
-  const ratioValue = redis.rpsRatio;
-  const verdict = ratioValue === undefined ? 'n/a' : ratioValue >= 0.9 ? 'met' : 'MISSED';
-  const disturbed = redis.runs.some((run) => (run.foreignCpu ?? 0) > DISTURBED);
+  const commands = (pair: RedisPair): string =>
+    pair.redisCommandsPerRequest === undefined
+      ? '—'
+      : `${pair.redisCommandsPerRequest.toFixed(3)}${pair.redisScriptsPerRequest ? ` (${pair.redisScriptsPerRequest.toFixed(3)} scripts)` : ''}`;
+  /** The three rows of one pair: unset, set, and set / unset against the bar. */
+  const rows = (prefix: string, pair: RedisPair, setNote: string): string[][] => {
+    if (pair.without === undefined || pair.with === undefined) return [];
+    const ratioValue = pair.rpsRatio;
+    const verdict = ratioValue === undefined ? 'n/a' : ratioValue >= 0.9 ? 'met' : 'MISSED';
+    return [
+      row(`${prefix}REDIS_URL unset${prefix === '' ? '' : ' (limiter in memory)'}`, pair.without, '—', '—'),
+      row(`${prefix}REDIS_URL set (${setNote})`, pair.with, commands(pair), int(pair.redisCpuPerRequestUs)),
+      [
+        `${prefix}set / unset`,
+        ratio(ratioValue, 1),
+        '',
+        ratio(pair.with.gatewayCpuPerRequestUs, pair.without.gatewayCpuPerRequestUs),
+        '',
+        '',
+        `goal ≥ 0.90x rps: ${verdict}`,
+      ],
+    ];
+  };
+  const limited = redis.limited;
+  const pairs: RedisPair[] = limited ? [redis, limited] : [redis];
+  const disturbed = pairs.some((pair) => pair.runs.some((run) => (run.foreignCpu ?? 0) > DISTURBED));
+  const ratios = (pair: RedisPair): string => (pair.pairRatios ?? []).map((r) => ratio(r, 1)).join(', ');
   return [
     table(
       [
@@ -843,29 +956,18 @@ function redisTable(redis: RedisComparison, options: Options): string {
         'redis-server CPU µs/req',
         'bad responses',
       ],
-      [
-        row('REDIS_URL unset', redis.without, '—', '—'),
-        row(
-          `REDIS_URL set (${redis.redisServer ?? 'redis-server'}, 127.0.0.1, no persistence)`,
-          redis.with,
-          redis.redisCommandsPerRequest?.toFixed(3) ?? '—',
-          int(redis.redisCpuPerRequestUs),
-        ),
-        [
-          'set / unset',
-          ratio(ratioValue, 1),
-          '',
-          ratio(redis.with.gatewayCpuPerRequestUs, redis.without.gatewayCpuPerRequestUs),
-          '',
-          '',
-          `goal ≥ 0.90x rps: ${verdict}`,
-        ],
-      ],
+      [...rows('', redis, server), ...(limited ? rows(`limited key: `, limited, `limiter in Redis, ${server}`) : [])],
     ),
     '',
-    `Two fresh gateways, same config, both running throughout; ${redis.runs.length} runs of ${options.duration} s in pairs alternating unset/set (rps etc.: medians; ` +
-      `set / unset: the median of the ratios within each pair, ${(redis.pairRatios ?? []).map((r) => ratio(r, 1)).join(', ')}). ` +
-      `The gateway with REDIS_URL held ${redis.redisClients ?? '?'} connection(s) to Redis.` +
+    `Each pair: two fresh gateways, same config, both running throughout; ${redis.runs.length} runs of ${options.duration} s alternating unset/set (rps etc.: medians; ` +
+      `set / unset: the median of the ratios within each pair of runs, ${ratios(redis)}${limited ? `; limited key: ${ratios(limited)}` : ''}). ` +
+      `The gateway with REDIS_URL held ${redis.redisClients ?? '?'} connection(s) to Redis` +
+      (limited ? ` (limited key: ${limited.redisClients ?? '?'}).` : '.') +
+      (limited
+        ? ` Limited key: the config lists one key (\`${limited.key}\`, ${int(limited.limits.requestsPerMinute)} requests and ${int(limited.limits.tokensPerMinute)} tokens per minute, never reached) and every request sends it, ` +
+          'so every request is admitted by the limiter and its tokens counted: in memory without REDIS_URL, by Lua scripts in Redis with it. ' +
+          'Redis commands/req is INFO total_commands_processed, which also counts the commands a script runs; in brackets the script calls (EVALSHA), one round trip each.'
+        : '') +
       (disturbed ? ' **Disturbed:** other processes used over 15% of a core during at least one of these runs.' : ''),
   ].join('\n');
 }

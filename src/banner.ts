@@ -12,7 +12,12 @@ import { classifyModelSource, localPathOf, modelIdFromSource } from './providers
  */
 export async function banner(registry: Registry, config: Config, url: string, version: string): Promise<string> {
   const entries = registry.all();
-  const lines = [`Interference ${version} listening on ${url}/v1`, '', 'Where prompts go (each response names its provider):'];
+  const lines = [
+    `Interference ${version} listening on ${url}/v1`,
+    `Chat page: ${url}/chat   API docs: ${url}/docs`,
+    '',
+    'Where prompts go (each response names its provider):',
+  ];
   const keyed = entries.filter((entry) => entry.serverKey !== undefined && entry.provider.parent !== 'HuggingSpace');
   lines.push(
     `  providers with keys:  ${keyed.length > 0 ? keyed.map((entry) => entry.provider.id).join(', ') : 'none yet (set a key such as GROQ_API_KEY or OPENAI_API_KEY; GET /v1/providers says which)'}`,
