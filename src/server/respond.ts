@@ -8,12 +8,13 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** The same with the JSON already serialised. */
 export function sendJsonText(res: ServerResponse, status: number, json: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return; // answered already (a shutdown cut) or gone
-  const bytes = Buffer.from(`${json}\n`); // the newline keeps curl output readable
+  const text = `${json}\n`; // the newline keeps curl output readable
   const out: Record<string, string | number> = { ...headers };
   out['content-type'] = 'application/json; charset=utf-8';
-  out['content-length'] = bytes.length;
+  out['content-length'] = Buffer.byteLength(text);
   res.writeHead(status, out);
-  res.end(bytes);
+  // A string body goes out in one write with the head (Node joins them); a Buffer would make it two.
+  res.end(text);
 }
 
 /** Any error becomes an OpenAI-shaped body; unexpected ones are a generic 500 that leaks nothing. */
