@@ -28,6 +28,8 @@ export class SharedRedis {
       maxRetriesPerRequest: 0,
       connectTimeout: 2000,
       commandTimeout: 1000,
+      // Commands issued in the same tick (many requests at once) go out in one write.
+      enableAutoPipelining: true,
       // Keep trying, at most every 2 s: sharing resumes on its own when Redis is back.
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
     };
