@@ -189,6 +189,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd(), cli: Com
     upstreamLimits: {
       maxBodyBytes: read.integer('INTERFERENCE_MAX_UPSTREAM_BYTES', file.limits?.maxUpstreamBytes ?? defaultLimits.maxBodyBytes, 1024, 2 ** 31),
       maxEventBytes: read.integer('INTERFERENCE_MAX_EVENT_BYTES', file.limits?.maxEventBytes ?? defaultLimits.maxEventBytes, 1024, 2 ** 31),
+      privateDownloads: read.flag('INTERFERENCE_PRIVATE_DOWNLOADS', false),
     },
     deadlines: {
       firstContentMs: read.integer('INTERFERENCE_FIRST_CONTENT_TIMEOUT_MS', file.timeouts?.firstContentMs ?? 120_000, 1, 3_600_000),

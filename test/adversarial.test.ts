@@ -234,6 +234,8 @@ describe('hostile upstreams', () => {
       OPENAIAPI_API_KEY: openaiCanary,
       HUGGINGSPACE_BASE_URL: space.url,
       HF_TOKEN: hfCanary,
+      // The "other origin" here is a loopback sink: refusing internal addresses is test/private-downloads.test.ts's.
+      INTERFERENCE_PRIVATE_DOWNLOADS: 'on',
     },
     config: {
       providers: [

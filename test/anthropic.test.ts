@@ -38,7 +38,7 @@ async function chat(
     request: { model: 'claude-sonnet-5', messages: hello, ...request } as ChatRequest,
     apiKey: options.apiKey === null ? undefined : (options.apiKey ?? KEY),
     signal: options.signal ?? AbortSignal.timeout(5000),
-    limits: options.limits ?? defaultLimits,
+    limits: options.limits ?? { ...defaultLimits, privateDownloads: true }, // images are served by the local fake
   });
 }
 

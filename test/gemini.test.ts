@@ -70,7 +70,7 @@ function chat(
     request: { model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'Hi' }], ...request },
     apiKey: 'key' in options ? options.key : apiKey,
     signal: AbortSignal.timeout(8_000),
-    limits: options.limits ?? defaultLimits,
+    limits: options.limits ?? { ...defaultLimits, privateDownloads: true }, // images are served by the local fake
   });
 }
 

@@ -262,6 +262,7 @@ describe('the official openai SDK (Node 22) through the native Anthropic and Gem
         GEMINIPRO_BASE_URL: gemini.url,
         GEMINI_API_KEY: GEMINI_KEY,
         INTERFERENCE_RETRIES: '0',
+        INTERFERENCE_PRIVATE_DOWNLOADS: 'on', // the image URL is served on this machine
       },
     });
     const { stdout } = await run(node22, [path.join(repoRoot, 'test/sdk/native-families-client.mjs')], {

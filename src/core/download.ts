@@ -43,18 +43,26 @@ export interface DownloadOptions {
   signal: AbortSignal;
   timeouts: Timeouts;
   budget: DownloadBudget;
+  /**
+   * Files at this origin (the provider's own, as configured) are fetched wherever it is; any other
+   * URL only from a public address unless `allowPrivate` (INTERFERENCE_PRIVATE_DOWNLOADS=on).
+   */
+  trustedOrigin?: string | undefined;
+  allowPrivate?: boolean | undefined;
 }
 
 /**
- * Downloads a file an upstream named (a Space's output, an image URL): http(s) only, credentials
- * only to their own origin, no redirect followed, within the request's byte budget, and checks
- * that the bytes are an image (PNG, JPEG, WebP, GIF).
+ * Downloads a file an upstream or a client named (a Space's output, an image URL): http(s) only,
+ * credentials only to their own origin, public addresses only (but the provider's own origin), no
+ * redirect followed, within the request's byte budget, and checks that the bytes are an image
+ * (PNG, JPEG, WebP, GIF).
  */
 export async function downloadImage(url: string, options: DownloadOptions): Promise<Buffer> {
   const origin = originOf(url);
   const headers = options.credentials !== undefined && options.credentials.origin === origin ? options.credentials.headers : {};
   const limit = options.budget.take();
-  const response = await send({ method: 'GET', url, headers, signal: options.signal, timeouts: options.timeouts });
+  const trusted = options.allowPrivate === true || origin === options.trustedOrigin || origin === options.credentials?.origin;
+  const response = await send({ method: 'GET', url, headers, signal: options.signal, timeouts: options.timeouts, publicOnly: !trusted });
   if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, options.signal);
   const bytes = await readAll(response.body, options.signal, limit);
   options.budget.spend(bytes.length);

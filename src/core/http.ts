@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, constants as zlib } from 'node:zlib';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
 import { UpstreamError, kindForStatus, parseRetryAfter } from './errors.js';
+import { assertPublicHost, publicLookup } from './public-address.js';
 
 // undici's Agent and its `request` API only: the package's index also loads fetch, web streams,
 // WebSocket and more, ~8 MB of memory this gateway never uses (measured: 61 → 53 MB RSS).
@@ -32,6 +33,8 @@ export interface UpstreamLimits {
   maxBodyBytes: number;
   /** One server-sent event (or one line of it). */
   maxEventBytes: number;
+  /** Files named by upstreams or clients may be fetched from this machine and its network (INTERFERENCE_PRIVATE_DOWNLOADS). */
+  privateDownloads?: boolean;
 }
 
 export const defaultLimits: UpstreamLimits = { maxBodyBytes: 32 * 1024 * 1024, maxEventBytes: 16 * 1024 * 1024 };
@@ -43,14 +46,19 @@ export interface UpstreamResponse {
   body: Readable;
 }
 
-const agents = new Map<number, Agent>();
+const agents = new Map<string, Agent>();
 
-/** One keep-alive agent per connect timeout (in practice: one for the process). */
-function agentFor(connectMs: number): Agent {
-  let agent = agents.get(connectMs);
+/**
+ * One keep-alive agent per connect timeout (in practice: one for the process), and another whose
+ * connections may only reach public addresses (downloads of files named by upstreams or clients).
+ */
+function agentFor(connectMs: number, publicOnly: boolean): Agent {
+  const key = `${connectMs}${publicOnly ? ':public' : ''}`;
+  let agent = agents.get(key);
   if (agent === undefined) {
-    agent = new Agent({ connect: { timeout: connectMs }, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });
-    agents.set(connectMs, agent);
+    const connect = publicOnly ? { timeout: connectMs, lookup: publicLookup } : { timeout: connectMs };
+    agent = new Agent({ connect, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000 });
+    agents.set(key, agent);
   }
   return agent;
 }
@@ -68,6 +76,8 @@ export interface SendOptions {
   body?: string | Buffer;
   signal: AbortSignal;
   timeouts: Timeouts;
+  /** Connect only to public addresses (see `public-address.ts`): for URLs we were handed, not configured. */
+  publicOnly?: boolean;
 }
 
 /**
@@ -76,9 +86,11 @@ export interface SendOptions {
  */
 export async function send(options: SendOptions): Promise<UpstreamResponse> {
   const { origin, path } = splitUrl(options.url);
+  const publicOnly = options.publicOnly === true;
+  if (publicOnly) assertPublicHost(new URL(origin).hostname); // an IP literal is never looked up
   let response: Dispatcher.ResponseData;
   try {
-    response = await api.request.call(agentFor(options.timeouts.connectMs), {
+    response = await api.request.call(agentFor(options.timeouts.connectMs, publicOnly), {
       origin,
       path,
       method: options.method,

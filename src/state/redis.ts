@@ -28,8 +28,9 @@ export class SharedRedis {
       maxRetriesPerRequest: 0,
       connectTimeout: 2000,
       commandTimeout: 1000,
-      // Commands issued in the same tick (many requests at once) go out in one write.
-      enableAutoPipelining: true,
+      // No auto-pipelining: it would hold a command until the next tick, after the answer that
+      // relies on it (a stored response another replica is asked for at once). The rate limiter
+      // batches its own decisions instead.
       // Keep trying, at most every 2 s: sharing resumes on its own when Redis is back.
       retryStrategy: (times: number) => Math.min(100 * times, 2000),
     };

@@ -325,7 +325,13 @@ class ImageFetcher {
     this.#budget ??= new DownloadBudget(this.#context.limits.maxBodyBytes, this.#remote);
     let bytes: Buffer;
     try {
-      bytes = await downloadImage(url, { credentials: undefined, signal: this.#context.signal, timeouts: this.#context.timeouts, budget: this.#budget });
+      bytes = await downloadImage(url, {
+        credentials: undefined,
+        signal: this.#context.signal,
+        timeouts: this.#context.timeouts,
+        budget: this.#budget,
+        allowPrivate: this.#context.limits.privateDownloads,
+      });
     } catch (error) {
       if (error instanceof UpstreamError && error.kind === 'aborted') throw error;
       const reason = error instanceof Error ? error.message : String(error);

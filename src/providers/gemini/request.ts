@@ -267,7 +267,13 @@ class ImageFetcher {
     if (!/^https?:\/\//i.test(url)) throw badRequest(`${where}: an image URL must be http(s) or a data: URI`);
     let bytes: Buffer;
     try {
-      bytes = await downloadImage(url, { credentials: undefined, signal: this.#options.signal, timeouts: this.#options.timeouts, budget: this.#budget });
+      bytes = await downloadImage(url, {
+        credentials: undefined,
+        signal: this.#options.signal,
+        timeouts: this.#options.timeouts,
+        budget: this.#budget,
+        allowPrivate: this.#options.limits.privateDownloads,
+      });
     } catch (error) {
       // The attempt itself was stopped (client gone, deadline): say so, not "bad image".
       if (this.#options.signal.aborted || (error instanceof UpstreamError && error.kind === 'aborted')) throw error;

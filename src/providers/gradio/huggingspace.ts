@@ -54,7 +54,14 @@ async function generate(space: SpaceDeclaration, call: ImageCall, options: Huggi
     const file = outputs[0] as { url?: unknown; path?: unknown } | null;
     const url = typeof file?.url === 'string' ? file.url : typeof file?.path === 'string' ? `${root}/gradio_api/file=${file.path}` : undefined;
     if (url === undefined) throw new UpstreamError('bad_response', `${space.space} returned no image file`);
-    const bytes = await downloadImage(url, { credentials, signal: call.signal, timeouts: options.timeouts, budget });
+    const bytes = await downloadImage(url, {
+      credentials,
+      signal: call.signal,
+      timeouts: options.timeouts,
+      budget,
+      trustedOrigin: originOf(root),
+      allowPrivate: call.limits.privateDownloads,
+    });
     const usedSeed = typeof outputs[1] === 'number' ? outputs[1] : seed;
     images.push({ bytes, seed: usedSeed });
   }

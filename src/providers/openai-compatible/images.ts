@@ -43,7 +43,15 @@ export function createOpenAIImages(baseUrl: string, timeouts: Timeouts) {
       const entry = item as Record<string, unknown>;
       let bytes: Buffer;
       if (typeof entry.b64_json === 'string') bytes = Buffer.from(entry.b64_json, 'base64');
-      else if (typeof entry.url === 'string') bytes = await downloadImage(entry.url, { credentials, signal: call.signal, timeouts, budget });
+      else if (typeof entry.url === 'string')
+        bytes = await downloadImage(entry.url, {
+          credentials,
+          signal: call.signal,
+          timeouts,
+          budget,
+          trustedOrigin: originOf(endpoint),
+          allowPrivate: call.limits.privateDownloads,
+        });
       else throw new UpstreamError('bad_response', 'an image entry has neither b64_json nor url');
       out.push(typeof entry.revised_prompt === 'string' ? { bytes, revisedPrompt: entry.revised_prompt } : { bytes });
     }
