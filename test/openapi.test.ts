@@ -99,6 +99,59 @@ describe('/openapi.json and /docs', () => {
       ['MessagesRequest', { model: 'claude', max_tokens: 64, messages: userMessage }],
       ['CountTokensRequest', { messages: userMessage }],
       ['ResponsesRequest', { model: 'gpt-4o', input: 'hi', previous_response_id: 'resp_1' }],
+      [
+        'MessagesRequest',
+        {
+          max_tokens: 64,
+          system: [{ type: 'text', text: 'be brief' }],
+          messages: [
+            {
+              role: 'user',
+              content: [
+                { type: 'text', text: 'hi' },
+                { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
+              ],
+            },
+            {
+              role: 'assistant',
+              content: [
+                { type: 'thinking', thinking: '…' },
+                { type: 'tool_use', id: 't1', name: 'f', input: { a: 1 } },
+              ],
+            },
+            { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'text', text: '42' }] }] },
+          ],
+          tools: [{ name: 'f', description: 'd', input_schema: { type: 'object' } }],
+          tool_choice: { type: 'any', disable_parallel_tool_use: true },
+          stop_sequences: ['\n'],
+          metadata: { user_id: 'u' },
+          provider: 'Groq',
+        },
+      ],
+      [
+        'ResponsesRequest',
+        {
+          instructions: 'be brief',
+          input: [
+            {
+              role: 'user',
+              content: [
+                { type: 'input_text', text: 'hi' },
+                { type: 'input_image', image_url: 'https://example.com/a.png', detail: 'high' },
+              ],
+            },
+            { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'calling' }] },
+            { type: 'function_call', call_id: 'c', name: 'f', arguments: '{}' },
+            { type: 'function_call_output', call_id: 'c', output: '42' },
+          ],
+          tools: [{ type: 'function', name: 'f', parameters: { type: 'object' }, strict: true }],
+          tool_choice: { type: 'function', name: 'f' },
+          text: { format: { type: 'json_schema', name: 'answer', schema: { type: 'object' } } },
+          max_output_tokens: 100,
+          background: false,
+          api_key: { Groq: 'gsk_x' },
+        },
+      ],
     ];
     for (const [name, body] of good) {
       const validate = bodySchema(name);
@@ -108,7 +161,7 @@ describe('/openapi.json and /docs', () => {
     assert.match(String(chat?.properties.provider?.description), /Which providers answer/);
   });
 
-  test("the chat and images schemas reject what the gateway's validation rejects: one source", async () => {
+  test("the request-body schemas reject what the gateway's validation rejects: one source", async () => {
     const cases: Array<[string, string, Json]> = [
       ['ChatCompletionRequest', '/v1/chat/completions', {}],
       ['ChatCompletionRequest', '/v1/chat/completions', { messages: [] }],
@@ -126,6 +179,33 @@ describe('/openapi.json and /docs', () => {
       ['ImageGenerationRequest', '/v1/images/generate', { prompt: 'x', size: 'big' }],
       ['ImageGenerationRequest', '/v1/images/generate', { prompt: 'x', response_format: 'png' }],
       ['ImageGenerationRequest', '/v1/images/generate', { prompt: 'x', seed: -1 }],
+      ['MessagesRequest', '/v1/messages', { messages: userMessage }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 0, messages: userMessage }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: [] }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: [{ role: 'tool', content: 'x' }] }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'document' }] }] }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'file' } }] }] }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: userMessage, system: [5] }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: userMessage, temperature: 3 }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: userMessage, stop_sequences: [1] }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: userMessage, tools: [{ type: 'web_search_20250305', name: 'web_search' }] }],
+      ['MessagesRequest', '/v1/messages', { max_tokens: 5, messages: userMessage, tool_choice: { type: 'sometimes' } }],
+      ['CountTokensRequest', '/v1/messages/count_tokens', {}],
+      ['CountTokensRequest', '/v1/messages/count_tokens', { messages: [{ role: 'user' }] }],
+      ['ResponsesRequest', '/v1/responses', {}],
+      ['ResponsesRequest', '/v1/responses', { input: 42 }],
+      ['ResponsesRequest', '/v1/responses', { input: [] }],
+      ['ResponsesRequest', '/v1/responses', { input: [{ type: 'reasoning' }] }],
+      ['ResponsesRequest', '/v1/responses', { input: [{ role: 'wizard', content: 'x' }] }],
+      ['ResponsesRequest', '/v1/responses', { input: [{ role: 'user', content: [{ type: 'input_image' }] }] }],
+      ['ResponsesRequest', '/v1/responses', { input: [{ type: 'function_call', call_id: 'c', name: 'f' }] }],
+      ['ResponsesRequest', '/v1/responses', { input: 'hi', tools: [{ type: 'web_search' }] }],
+      ['ResponsesRequest', '/v1/responses', { input: 'hi', max_output_tokens: 0 }],
+      ['ResponsesRequest', '/v1/responses', { input: 'hi', text: { format: { type: 'xml' } } }],
+      ['ResponsesRequest', '/v1/responses', { input: 'hi', tool_choice: { type: 'function' } }],
+      ['ResponsesRequest', '/v1/responses', { input: 'hi', temperature: 3 }],
+      ['ResponsesRequest', '/v1/responses', { input: 'hi', background: true }],
+      ['ResponsesRequest', '/v1/responses', { input: 'hi', conversation: 'conv_1' }],
     ];
     for (const [name, route, body] of cases) {
       const response = await gateway.post(route, body);

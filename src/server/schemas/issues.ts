@@ -1,4 +1,4 @@
-import type * as v from 'valibot';
+import * as v from 'valibot';
 import { invalidRequest, type ApiError } from '../../core/errors.js';
 
 /**
@@ -57,4 +57,34 @@ function innermost(issue: Issue): { issue: Issue; path: PathItem[] } {
     path.push(...(deeper.path ?? []));
     current = deeper;
   }
+}
+
+/**
+ * How a dialect names a field: OpenAI's `input[0].content` (the message is `<param> <predicate>`)
+ * or Anthropic's `messages.0.content` (`<param>: <predicate>`).
+ */
+export type ParamStyle = 'openai' | 'anthropic';
+
+/**
+ * Checks one part of a body (a field, a message, a block) with its schema, for the dialects whose
+ * translators walk a body in their own order (a semantic check may come between two structural
+ * ones). The first issue is the 400: its `param` is `at` followed by the issue's path (only `at`
+ * with `flat`, for schemas whose predicate is about the whole part).
+ */
+export function checkPart<Schema extends v.GenericSchema>(schema: Schema, value: unknown, at: string, style: ParamStyle, flat = false): v.InferOutput<Schema> {
+  const result = v.safeParse(schema, value, firstIssueOnly);
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  let param = at;
+  if (!flat) {
+    for (const item of issue.path ?? []) {
+      const key = String((item as { key: unknown }).key);
+      param += style === 'openai' && item.type === 'array' ? `[${key}]` : `.${key}`;
+    }
+  }
+  return throwAt(param, issue.message, style);
+}
+
+function throwAt(param: string, predicate: string, style: ParamStyle): never {
+  throw invalidRequest(style === 'anthropic' ? `${param}: ${predicate}` : `${param} ${predicate}`, param);
 }

@@ -1,7 +1,7 @@
 /**
- * JSON Schemas of what the gateway answers, and of the two entrance dialects whose bodies are read
- * by hand-written translators (Anthropic's Messages, OpenAI's Responses): documentation only, the
- * request schemas that validate live in `chat.ts` and `images.ts`. Kept to the fields clients read.
+ * JSON Schemas of what the gateway answers: documentation only. The request bodies are not here:
+ * they are converted from the valibot schemas that validate them (`chat.ts`, `images.ts`,
+ * `messages.ts`, `responses.ts`). Kept to the fields clients read.
  */
 
 type JsonSchema = Record<string, unknown>;
@@ -157,38 +157,6 @@ export const indexSchema: JsonSchema = {
 };
 export const healthSchema: JsonSchema = { type: 'object', required: ['status'], properties: { status: { const: 'ok' } } };
 
-/** Anthropic's Messages request, as this gateway reads it (documentation: the translator checks it). */
-export const messagesRequestSchema: JsonSchema = {
-  type: 'object',
-  required: ['max_tokens', 'messages'],
-  description: "Anthropic's Messages request, over any provider; plus `provider` and `api_key` as in chat completions.",
-  properties: {
-    model: string,
-    max_tokens: { ...integer, minimum: 1 },
-    messages: {
-      type: 'array',
-      minItems: 1,
-      items: { type: 'object', required: ['role', 'content'], properties: { role: { enum: ['user', 'assistant', 'system'] }, content: {} } },
-    },
-    system: { description: 'A string or an array of text blocks.' },
-    stream: boolean,
-    temperature: { type: 'number', minimum: 0, maximum: 2 },
-    top_p: { type: 'number', minimum: 0, maximum: 1 },
-    top_k: { ...integer, minimum: 0 },
-    stop_sequences: stringList,
-    tools: { type: 'array', items: { type: 'object', properties: { name: string, description: string, input_schema: { type: 'object' } } } },
-    tool_choice: { type: 'object' },
-    provider: { description: 'As in chat completions.' },
-    api_key: { description: 'As in chat completions.' },
-  },
-};
-
-export const countTokensRequestSchema: JsonSchema = {
-  ...messagesRequestSchema,
-  required: ['messages'],
-  description: "A Messages request without `max_tokens`: the provider's count when it has one, else an estimate (said in `x-interference-warnings`).",
-};
-
 export const messageSchema: JsonSchema = {
   type: 'object',
   properties: {
@@ -199,31 +167,6 @@ export const messageSchema: JsonSchema = {
     content: { type: 'array', items: { type: 'object', properties: { type: { enum: ['text', 'tool_use'] } } } },
     stop_reason: nullable(string),
     usage: { type: 'object', properties: { input_tokens: integer, output_tokens: integer } },
-  },
-};
-
-/** OpenAI's Responses request, as this gateway reads it (documentation: the translator checks it). */
-export const responsesRequestSchema: JsonSchema = {
-  type: 'object',
-  description:
-    "OpenAI's Responses request over any provider, with `previous_response_id` (responses are kept in memory for an hour); plus `provider` and `api_key`.",
-  properties: {
-    model: string,
-    input: { description: 'A string, or a list of input items (messages, `function_call_output`, …).' },
-    instructions: string,
-    previous_response_id: string,
-    stream: boolean,
-    store: boolean,
-    tools: { type: 'array', items: { type: 'object' } },
-    tool_choice: {},
-    text: { type: 'object', properties: { format: { type: 'object' } } },
-    temperature: { type: 'number', minimum: 0, maximum: 2 },
-    top_p: { type: 'number', minimum: 0, maximum: 1 },
-    max_output_tokens: { ...integer, minimum: 1 },
-    parallel_tool_calls: boolean,
-    metadata: { type: 'object' },
-    provider: { description: 'As in chat completions.' },
-    api_key: { description: 'As in chat completions.' },
   },
 };
 

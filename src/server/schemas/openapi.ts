@@ -3,12 +3,14 @@ import type * as v from 'valibot';
 import { chatBodySchema } from './chat.js';
 import { checkJsonSchemas } from './common.js';
 import { imagesBodySchema } from './images.js';
+import { countTokensBodySchema, messagesBodySchema } from './messages.js';
 import * as shapes from './openapi-shapes.js';
+import { responsesBodySchema } from './responses.js';
 
 /**
- * The OpenAPI 3.1 document of the gateway's own API. The request bodies of chat completions and
- * images are converted from the valibot schemas that validate those requests, so the document and
- * the validation cannot disagree; the answers' shapes are in `openapi-shapes.ts`. `servers` is
+ * The OpenAPI 3.1 document of the gateway's own API. The request bodies (chat completions, images,
+ * Anthropic's Messages, Responses) are converted from the valibot schemas that validate those
+ * requests, so the document and the validation cannot disagree; the answers' shapes are in `openapi-shapes.ts`. `servers` is
  * left out: it depends on the request (see `withServers`).
  */
 
@@ -315,9 +317,9 @@ export function buildOpenApiDocument(options: OpenApiOptions): JsonObject {
       schemas: {
         ChatCompletionRequest: fromValibot(chatBodySchema),
         ImageGenerationRequest: fromValibot(imagesBodySchema),
-        MessagesRequest: shapes.messagesRequestSchema,
-        CountTokensRequest: shapes.countTokensRequestSchema,
-        ResponsesRequest: shapes.responsesRequestSchema,
+        MessagesRequest: fromValibot(messagesBodySchema),
+        CountTokensRequest: fromValibot(countTokensBodySchema),
+        ResponsesRequest: fromValibot(responsesBodySchema),
         ChatCompletion: shapes.chatCompletionSchema,
         ImagesResponse: shapes.imagesResponseSchema,
         Message: shapes.messageSchema,

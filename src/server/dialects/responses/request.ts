@@ -1,5 +1,36 @@
+import * as v from 'valibot';
 import { ApiError, invalidRequest } from '../../../core/errors.js';
 import type { ChatMessage, ContentPart } from '../../../core/types.js';
+import { checkPart } from '../../schemas/issues.js';
+import {
+  backgroundField,
+  conversationField,
+  formatObject,
+  formatType,
+  functionCallItem,
+  functionCallOutputHead,
+  functionTool,
+  inputImagePart,
+  inputListField,
+  inputTextPart,
+  instructionsField,
+  itemHead,
+  jsonSchemaFormat,
+  maxOutputTokensField,
+  messageItemHead,
+  modelField,
+  parallelToolCallsField,
+  partList,
+  partObject,
+  previousResponseField,
+  storeField,
+  streamField,
+  textObject,
+  textPart,
+  textPartList,
+  toolChoiceField,
+  toolListField,
+} from '../../schemas/responses.js';
 import type { ResponseRepository } from './store.js';
 
 /** A Responses request read into what the chat operation takes, plus what the response echoes. */
@@ -34,24 +65,20 @@ export interface ResponseEcho {
  * Reads a Responses body (`input`, `instructions`, function `tools`, `text.format`,
  * `max_output_tokens`, `previous_response_id`, …) into a chat body. The previous response's
  * history comes first; an unknown or expired id is a 404 (a 503 when it may be in shared storage
- * that is unreachable now).
+ * that is unreachable now). The structure of each part is checked with the schemas of
+ * `schemas/responses.ts` (the ones the OpenAPI document shows), in the order of the walk below;
+ * the fields the chat body takes as they are (`temperature`, …) are checked by `validateChatBody`.
  */
 export async function readResponsesBody(body: Record<string, unknown>, store: ResponseRepository): Promise<ResponsesInput> {
-  if (body.background === true) throw invalidRequest('background responses are not supported; leave background out', 'background');
-  if (body.conversation !== undefined && body.conversation !== null) {
-    throw invalidRequest('conversation is not supported; continue a conversation with previous_response_id', 'conversation');
-  }
-  const model = body.model ?? '';
-  if (typeof model !== 'string') throw invalidRequest('model must be a string', 'model');
-  const instructions = optional(body, 'instructions', 'string');
-  const previousId = optional(body, 'previous_response_id', 'string');
-  const stream = optional(body, 'stream', 'boolean') ?? false;
-  const keep = optional(body, 'store', 'boolean') ?? true;
-  const parallel = optional(body, 'parallel_tool_calls', 'boolean');
-  const maxOutput = body.max_output_tokens ?? null;
-  if (maxOutput !== null && (typeof maxOutput !== 'number' || !Number.isInteger(maxOutput) || maxOutput < 1)) {
-    throw invalidRequest('max_output_tokens must be a positive integer', 'max_output_tokens');
-  }
+  checkPart(backgroundField, body.background, 'background', 'openai');
+  checkPart(conversationField, body.conversation, 'conversation', 'openai');
+  const model = checkPart(modelField, body.model, 'model', 'openai') ?? '';
+  const instructions = checkPart(instructionsField, body.instructions, 'instructions', 'openai') ?? undefined;
+  const previousId = checkPart(previousResponseField, body.previous_response_id, 'previous_response_id', 'openai') ?? undefined;
+  const stream = checkPart(streamField, body.stream, 'stream', 'openai') ?? false;
+  const keep = checkPart(storeField, body.store, 'store', 'openai') ?? true;
+  const parallel = checkPart(parallelToolCallsField, body.parallel_tool_calls, 'parallel_tool_calls', 'openai') ?? undefined;
+  const maxOutput = checkPart(maxOutputTokensField, body.max_output_tokens, 'max_output_tokens', 'openai') ?? null;
   let history: ChatMessage[] = [];
   if (previousId !== undefined) {
     const previous = await store.get(previousId);
@@ -134,76 +161,71 @@ const readFields = new Set([
 /** `input`: a string (one user message) or a list of message, function_call and function_call_output items. */
 function readInput(input: unknown): ChatMessage[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
-  if (!Array.isArray(input)) throw invalidRequest('input is required: a string or an array of input items', 'input');
+  // An empty list is refused here: every item gives at least one message.
+  const items = checkPart(inputListField, input, 'input', 'openai');
   const messages: ChatMessage[] = [];
-  input.forEach((item, index) => {
+  items.forEach((value, index) => {
     const param = `input[${index}]`;
-    if (!isObject(item)) throw invalidRequest(`${param} must be an object`, param);
+    checkPart(itemHead, value, param, 'openai', true);
+    const item = value as Record<string, unknown>;
     const type = item.type ?? 'message';
     if (type === 'message') messages.push(readMessage(item, param));
     else if (type === 'function_call') {
-      if (typeof item.call_id !== 'string' || typeof item.name !== 'string' || typeof item.arguments !== 'string') {
-        throw invalidRequest(`${param} needs string call_id, name and arguments`, param);
-      }
-      const call = { id: item.call_id, type: 'function' as const, function: { name: item.name, arguments: item.arguments } };
+      const { call_id: id, name, arguments: args } = checkPart(functionCallItem, item, param, 'openai', true);
+      const call = { id, type: 'function' as const, function: { name, arguments: args } };
       // Calls that follow an assistant message belong to it, as chat has them.
       const last = messages.at(-1);
       if (last?.role === 'assistant') last.tool_calls = [...(last.tool_calls ?? []), call];
       else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
     } else if (type === 'function_call_output') {
-      if (typeof item.call_id !== 'string') throw invalidRequest(`${param}.call_id must be a string`, `${param}.call_id`);
+      const { call_id: callId } = checkPart(functionCallOutputHead, item, param, 'openai');
       const output = typeof item.output === 'string' ? item.output : textOf(item.output, `${param}.output`);
-      messages.push({ role: 'tool', tool_call_id: item.call_id, content: output });
+      messages.push({ role: 'tool', tool_call_id: callId, content: output });
     } else throw invalidRequest(`${param}.type ${JSON.stringify(type)} is not supported; use message, function_call or function_call_output`, `${param}.type`);
   });
-  if (messages.length === 0) throw invalidRequest('input must contain at least one item', 'input');
   return messages;
 }
 
-const roles = new Set(['user', 'assistant', 'system', 'developer']);
-
 function readMessage(item: Record<string, unknown>, param: string): ChatMessage {
-  const role = item.role;
-  if (typeof role !== 'string' || !roles.has(role)) throw invalidRequest(`${param}.role must be one of ${[...roles].join(', ')}`, `${param}.role`);
+  const { role } = checkPart(messageItemHead, item, param, 'openai');
   const content = item.content;
-  if (typeof content === 'string') return { role: role as ChatMessage['role'], content };
-  if (!Array.isArray(content)) throw invalidRequest(`${param}.content must be a string or an array of content parts`, `${param}.content`);
+  if (typeof content === 'string') return { role, content };
+  const list = checkPart(partList, content, `${param}.content`, 'openai');
   // Assistant turns go back as plain text, as every chat upstream takes them.
-  if (role === 'assistant') return { role, content: textOf(content, `${param}.content`) };
-  const parts = content.map((part, index): ContentPart => {
+  if (role === 'assistant') return { role, content: textOf(list, `${param}.content`) };
+  const parts = list.map((value, index): ContentPart => {
     const where = `${param}.content[${index}]`;
-    if (!isObject(part)) throw invalidRequest(`${where} must be an object with a type`, where);
-    if ((part.type === 'input_text' || part.type === 'output_text') && typeof part.text === 'string') return { type: 'text', text: part.text };
-    if (part.type === 'input_image') {
-      if (typeof part.image_url !== 'string')
-        throw invalidRequest(`${where}.image_url must be a URL or a data URL (file_id is not supported)`, `${where}.image_url`);
-      const detail = typeof part.detail === 'string' && part.detail !== 'auto' ? { detail: part.detail } : {};
-      return { type: 'image_url', image_url: { url: part.image_url, ...detail } };
+    checkPart(partObject, value, where, 'openai', true);
+    const text = v.safeParse(inputTextPart, value);
+    if (text.success) return { type: 'text', text: text.output.text };
+    if ((value as Record<string, unknown>).type === 'input_image') {
+      const image = checkPart(inputImagePart, value, where, 'openai');
+      const wanted = image.detail;
+      const detail = typeof wanted === 'string' && wanted !== 'auto' ? { detail: wanted } : {};
+      return { type: 'image_url', image_url: { url: image.image_url, ...detail } };
     }
+    // Not an input part (or one without its text): the type is what is wrong.
     throw invalidRequest(`${where}.type must be input_text or input_image`, `${where}.type`);
   });
-  return { role: role as ChatMessage['role'], content: parts };
+  return { role, content: parts };
 }
 
 /** The text of a list of text parts (`input_text`, `output_text`, `refusal`). */
 function textOf(parts: unknown, param: string): string {
-  if (!Array.isArray(parts)) throw invalidRequest(`${param} must be a string or an array of text parts`, param);
-  return parts
+  return checkPart(textPartList, parts, param, 'openai')
     .map((part, index) => {
-      if (isObject(part) && typeof part.text === 'string') return part.text;
-      if (isObject(part) && typeof part.refusal === 'string') return part.refusal;
-      throw invalidRequest(`${param}[${index}] must be a text part`, `${param}[${index}]`);
+      const text = checkPart(textPart, part, `${param}[${index}]`, 'openai', true);
+      return 'text' in text ? text.text : text.refusal;
     })
     .join('');
 }
 
 function readTools(tools: unknown): Array<Record<string, unknown>> {
-  if (tools === undefined || tools === null) return [];
-  if (!Array.isArray(tools)) throw invalidRequest('tools must be an array of function tools', 'tools');
-  return tools.map((tool, index) => {
-    if (!isObject(tool) || tool.type !== 'function' || typeof tool.name !== 'string') {
-      throw invalidRequest(`tools[${index}] must be {type: "function", name, parameters}; only function tools are supported`, `tools[${index}]`);
-    }
+  const list = checkPart(toolListField, tools, 'tools', 'openai');
+  if (list === undefined || list === null) return [];
+  return list.map((value, index) => {
+    checkPart(functionTool, value, `tools[${index}]`, 'openai', true);
+    const tool = value as Record<string, unknown>;
     return {
       type: 'function',
       name: tool.name,
@@ -223,25 +245,21 @@ function chatTool(tool: Record<string, unknown>): Record<string, unknown> {
 }
 
 function chatToolChoice(choice: unknown): unknown {
-  if (choice === undefined || choice === null || typeof choice === 'string') return choice ?? undefined;
-  if (isObject(choice) && choice.type === 'function' && typeof choice.name === 'string') return { type: 'function', function: { name: choice.name } };
-  throw invalidRequest('tool_choice must be none, auto, required or {type: "function", name}', 'tool_choice');
+  const checked = checkPart(toolChoiceField, choice, 'tool_choice', 'openai', true);
+  if (checked === undefined || checked === null || typeof checked === 'string') return checked ?? undefined;
+  return { type: 'function', function: { name: checked.name } };
 }
 
 /** `text.format`: text (the default), json_object, or json_schema with name and schema. */
 function readFormat(text: unknown): Record<string, unknown> {
   if (text === undefined || text === null) return { type: 'text' };
-  if (!isObject(text)) throw invalidRequest('text must be an object like {format: {type: "json_schema", …}}', 'text');
-  const format = text.format ?? { type: 'text' };
-  if (!isObject(format)) throw invalidRequest('text.format must be an object', 'text.format');
-  if (format.type === 'text' || format.type === 'json_object') return { type: format.type };
-  if (format.type === 'json_schema') {
-    if (typeof format.name !== 'string' || !isObject(format.schema)) {
-      throw invalidRequest('text.format json_schema needs a name and a schema object', 'text.format');
-    }
-    return { ...format };
-  }
-  throw invalidRequest('text.format.type must be text, json_object or json_schema', 'text.format.type');
+  checkPart(textObject, text, 'text', 'openai');
+  const format = (text as Record<string, unknown>).format ?? { type: 'text' };
+  checkPart(formatObject, format, 'text.format', 'openai');
+  const type = checkPart(formatType, (format as Record<string, unknown>).type, 'text.format.type', 'openai');
+  if (type !== 'json_schema') return { type };
+  checkPart(jsonSchemaFormat, format, 'text.format', 'openai', true);
+  return { ...(format as Record<string, unknown>) };
 }
 
 function chatFormat(format: Record<string, unknown>): unknown {
@@ -249,13 +267,6 @@ function chatFormat(format: Record<string, unknown>): unknown {
   if (format.type !== 'json_schema') return undefined;
   const { type: _type, ...schema } = format;
   return { type: 'json_schema', json_schema: schema };
-}
-
-function optional<T extends 'string' | 'boolean'>(body: Record<string, unknown>, key: string, type: T): (T extends 'string' ? string : boolean) | undefined {
-  const value = body[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== type) throw invalidRequest(`${key} must be a ${type}`, key);
-  return value as T extends 'string' ? string : boolean;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
