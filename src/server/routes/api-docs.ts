@@ -4,11 +4,11 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ApiError } from '../../core/errors.js';
 import type { RequestContext } from '../context.js';
-import { buildOpenApiDocument, type OpenApiOptions } from '../schemas/openapi.js';
+import type { OpenApiOptions } from '../schemas/openapi.js';
 
 export interface ApiDocs {
   /** GET /openapi.json: the OpenAPI 3.1 document of the gateway's own API. */
-  openapi(req: IncomingMessage, res: ServerResponse, context: RequestContext): void;
+  openapi(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void>;
   /** GET /docs (the page) and GET /docs/{asset}: the document rendered, every asset served locally. */
   docs(req: IncomingMessage, res: ServerResponse, context: RequestContext, asset: string): Promise<void>;
 }
@@ -98,8 +98,10 @@ export function createApiDocs(options: OpenApiOptions): ApiDocs {
   }
 
   return {
-    openapi(req, res, context) {
+    async openapi(req, res, context) {
       if (documentTail === undefined) {
+        // Loaded on first use: the JSON Schema converter and the document are not needed to serve.
+        const { buildOpenApiDocument } = await import('../schemas/openapi.js');
         const { openapi, ...rest } = buildOpenApiDocument(options);
         // `{"openapi":"3.1.0","servers":[…],` is written per request; the rest once.
         documentHead = `{"openapi":${JSON.stringify(openapi)},"servers":`;
