@@ -505,7 +505,8 @@ async function startOurs(
       HOME: home,
       PORT: '0',
       HOST: '127.0.0.1',
-      INTERFERENCE_LOG: '0',
+      // The request log is off by default here; `INTERFERENCE_LOG=1 npm run bench` measures it on.
+      INTERFERENCE_LOG: process.env.INTERFERENCE_LOG ?? '0',
       // What metrics cost: `INTERFERENCE_METRICS=off npm run bench` runs the gateway without them.
       INTERFERENCE_METRICS: process.env.INTERFERENCE_METRICS ?? 'on',
       INTERFERENCE_CONFIG: configPath,

@@ -58,6 +58,27 @@ export function logEvent(fields: Record<string, unknown>): void {
   writeLine({ time: new Date().toISOString(), ...fields });
 }
 
+/**
+ * Lines are gathered and written once per turn of the event loop: under load, the many requests
+ * that end together cost one write (stderr is written synchronously, a system call each), and a
+ * quiet server still writes each line at once. Whatever is pending is written on exit.
+ */
+let pending = '';
+let scheduled = false;
+
 function writeLine(line: Record<string, unknown>): void {
-  process.stderr.write(`${JSON.stringify(line)}\n`);
+  pending += `${JSON.stringify(line)}\n`;
+  if (scheduled) return;
+  scheduled = true;
+  setImmediate(flushLog);
 }
+
+export function flushLog(): void {
+  scheduled = false;
+  if (pending === '') return;
+  const text = pending;
+  pending = '';
+  process.stderr.write(text);
+}
+
+process.once('exit', flushLog);
