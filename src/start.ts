@@ -125,24 +125,19 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  let metricsServer: Server | undefined;
+  try {
+    await listen(server, config.port, config.host);
+    if (metrics !== undefined && config.metrics.port !== undefined) metricsServer = await listenForMetrics(metrics, config.host, config.metrics.port);
+  } catch (error) {
+    // Could not start (a port in use): let go of what was opened for it.
+    server.close();
+    sharedHealth?.close();
+    await redis?.close();
+    throw error;
+  }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const port = listeningPort(server, config.port);
-  let metricsServer: Server | undefined;
-  if (metrics !== undefined && config.metrics.port !== undefined) {
-    try {
-      metricsServer = await listenForMetrics(metrics, config.host, config.metrics.port);
-    } catch (error) {
-      server.close();
-      throw error;
-    }
-  }
   let closing: Promise<void> | undefined;
   return {
     server,
@@ -205,14 +200,19 @@ async function listenForMetrics(metrics: GatewayMetrics, host: string, port: num
     res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' });
     res.end('Only /metrics is served on this port.\n');
   });
-  await new Promise<void>((resolve, reject) => {
+  await listen(server, port, host);
+  return server;
+}
+
+/** Listens, or rejects with the listen error (EADDRINUSE…) instead of emitting it. */
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
       resolve();
     });
   });
-  return server;
 }
 
 /** What a request Node could not parse gets: 408 (too slow), 414/431 (too long), else 400. */

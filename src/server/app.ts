@@ -5,7 +5,7 @@ import type { Registry } from '../core/registry.js';
 import type { RoutingPolicy } from '../core/failover.js';
 import { bearerToken, createGatewayAuth, isProtected } from './auth.js';
 import { admitAs, admittedKey, type GatewayKeys } from './gateway-keys.js';
-import { overheadMs, type RequestContext } from './context.js';
+import { finalStatus, overheadMs, type RequestContext } from './context.js';
 import { createLogger, type Logger } from './log.js';
 import type { GatewayMetrics } from './metrics.js';
 import { Admission } from './admission.js';
@@ -249,8 +249,7 @@ export function createApp(options: AppOptions): App {
       res.once('close', () => {
         if (options.log) logger.request(req, res, context, started, path);
         if (metrics !== undefined) {
-          const status = context.cut === true ? 503 : res.writableFinished ? res.statusCode : 499;
-          metrics.requestEnded(label, context.provider, status, (performance.now() - started) / 1000, Number(overheadMs(context)) / 1000);
+          metrics.requestEnded(label, context.provider, finalStatus(res, context), (performance.now() - started) / 1000, Number(overheadMs(context)) / 1000);
         }
       });
     }

@@ -40,7 +40,8 @@ export async function runChatRequest(
   // A listed key: only its providers (a 403 when none is left), then its limits (a 429 past them).
   const plan = restrictPlan(planChat(options.registry, { ...input, bearer: context.clientBearer }), context);
   if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
-  await takeKeyLimits(res, context);
+  const limited = takeKeyLimits(res, context);
+  if (limited !== undefined) await limited;
   const client = abortOnClientClose(res);
   let writer: Pick<SseWriter, 'fail'> | undefined;
   options.admission.admit(res, () => cutRequest(res, context, writer, client.abort, sendCutError));

@@ -35,6 +35,14 @@ export function overheadMs(context: RequestContext): string {
   return Math.max(0, performance.now() - context.started - upstream).toFixed(3);
 }
 
+/**
+ * The status a request ended with, as its log line and metrics count it: the one sent, 503 when
+ * shutdown cut it, 499 (nginx's "client closed request") when its client left before the end.
+ */
+export function finalStatus(res: { readonly writableFinished: boolean; readonly statusCode: number }, context: RequestContext): number {
+  return context.cut === true ? 503 : res.writableFinished ? res.statusCode : 499;
+}
+
 /** What the request's log line and the metrics learn from the operation as it runs. */
 export function observerFor(context: RequestContext): OperationObserver {
   const metrics = context.metrics;

@@ -67,11 +67,16 @@ function providerLimits(providers: LimitsSettings['providers'], limiter: RateLim
  * `x-ratelimit-*` headers go on the answer either way. Nothing to do for a request without a
  * limited key.
  */
-export async function takeKeyLimits(res: ServerResponse, context: RequestContext): Promise<void> {
+export function takeKeyLimits(res: ServerResponse, context: RequestContext): Promise<void> | undefined {
   const key = admittedKey(context);
-  if (key?.limits === undefined) return;
-  const { rule, limiter } = key.limits;
-  const verdict = await limiter.acquire(`key:${key.name}`, rule);
+  // No promise (and no turn of the event loop) for the usual request, which has no limited key.
+  if (key?.limits === undefined) return undefined;
+  return admitUnderLimits(res, context, key.name, key.limits);
+}
+
+async function admitUnderLimits(res: ServerResponse, context: RequestContext, name: string, limits: { rule: LimitRule; limiter: RateLimiter }): Promise<void> {
+  const { rule, limiter } = limits;
+  const verdict = await limiter.acquire(`key:${name}`, rule);
   Object.assign(context.headers, rateLimitHeaders(verdict));
   if (verdict.allowed) {
     res.once('close', verdict.release);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestContext } from './context.js';
+import { finalStatus, type RequestContext } from './context.js';
 import { admittedKey } from './gateway-keys.js';
 
 export interface Logger {
@@ -27,7 +27,7 @@ export function createLogger(enabled: boolean): Logger {
         id: context.id,
         method: req.method,
         route: path.length > 200 ? `${path.slice(0, 200)}…` : path,
-        status: context.cut === true ? 503 : finished ? res.statusCode : 499,
+        status: finalStatus(res, context),
         ms: Math.round((performance.now() - started) * 100) / 100,
       };
       if (context.cut === true) line.outcome = 'shutdown_cut';

@@ -40,7 +40,8 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     });
     const plan = restrictPlan(planned, context);
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
-    await takeKeyLimits(res, context);
+    const limited = takeKeyLimits(res, context);
+    if (limited !== undefined) await limited;
 
     const client = abortOnClientClose(res);
     options.admission.admit(res, () => cutRequest(res, context, undefined, client.abort));
