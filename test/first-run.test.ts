@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, statSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -90,6 +90,13 @@ describe('first run: a production install, no configuration, no network, no cach
     assert.ok(existsSync(path.join(dir, 'dist/src/main.js')), 'prepare built dist/');
     for (const dev of ['tsx', 'fast-check', 'autocannon', '@portkey-ai/gateway'])
       assert.ok(!existsSync(path.join(dir, 'node_modules', dev)), `${dev} is a dev dependency`);
+  });
+
+  test('the `interference` command runs from the install (its file is executable)', async () => {
+    // A git clone runs the bin file itself (`sh: interference: Permission denied` when it is not executable).
+    assert.notEqual(statSync(path.join(dir, 'dist/src/main.js')).mode & 0o111, 0, 'dist/src/main.js is executable');
+    const { stdout } = await run('npx', ['interference', '--version'], { cwd: dir, timeout: 60_000 });
+    assert.match(stdout, /^\d+\.\d+\.\d+\n$/);
   });
 
   test('the banner says where prompts can go, truthfully', async () => {
