@@ -13,6 +13,15 @@ const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
 const api = require('undici/lib/api/index.js') as {
   request(this: Dispatcher, options: Dispatcher.RequestOptions): Promise<Dispatcher.ResponseData>;
 };
+// What `exchange` hands on when the body is a stream: undici's own body stream (destroying it
+// aborts the request), fed by our handler instead of its RequestHandler.
+const BodyReadable = require('undici/lib/api/readable.js').Readable as new (options: {
+  resume: () => void;
+  abort: () => void;
+  contentType?: string;
+  contentLength?: number | null;
+}) => Readable;
+const { parseHeaders } = require('undici/lib/core/util.js') as { parseHeaders(raw: Buffer[]): Dispatcher.ResponseData['headers'] };
 type Agent = UndiciAgent;
 
 /** Per-attempt time limits, by phase. */
@@ -103,7 +112,167 @@ export async function send(options: SendOptions): Promise<UpstreamResponse> {
   } catch (error) {
     throw networkError(error, options.signal);
   }
-  return { statusCode: response.statusCode, headers: response.headers, body: decoded(response) };
+  return { statusCode: response.statusCode, headers: response.headers, body: decoded(response.headers, response.body) };
+}
+
+/** An upstream's answer as `exchange` reads it: whole, or (a stream, a compressed body) as `send` returns it. */
+export type UpstreamExchange =
+  { kind: 'whole'; statusCode: number; headers: Dispatcher.ResponseData['headers']; bytes: Buffer } | { kind: 'stream'; response: UpstreamResponse };
+
+/** How much of an error body is read (the rest is dropped): messages are short. */
+export const maxErrorBodyBytes = 64 * 1024;
+
+/**
+ * `send` for a request whose answer is usually one small JSON body (every non-streamed chat
+ * request): a 2xx body is read whole, up to `maxBodyBytes` (past it, a `bad_response`), an error
+ * status's up to 64 KiB (the rest dropped), by a handler of our own on undici's dispatcher: no body
+ * stream, no promise per chunk, no async resource. An event stream, or a body the upstream
+ * compressed, comes back as `send` returns it (decoded), for the caller to stream.
+ */
+export function exchange(options: SendOptions & { maxBodyBytes: number }): Promise<UpstreamExchange> {
+  const { origin, path } = splitUrl(options.url);
+  const publicOnly = options.publicOnly === true;
+  if (publicOnly) assertPublicHost(new URL(origin).hostname);
+  const { signal } = options;
+  if (signal.aborted) return Promise.reject(networkError(signal.reason, signal));
+  return new Promise((resolve, reject) => {
+    const handler = new ExchangeHandler(signal, options.maxBodyBytes, resolve, reject);
+    agentFor(options.timeouts.connectMs, publicOnly).dispatch(
+      {
+        origin,
+        path,
+        method: options.method,
+        headers: options.headers,
+        body: options.body ?? null,
+        headersTimeout: options.timeouts.firstByteMs,
+        bodyTimeout: options.timeouts.idleMs,
+      },
+      handler,
+    );
+  });
+}
+
+/** undici's handler interface (the one its HTTP/1.1 client calls directly), for one `exchange`. */
+class ExchangeHandler {
+  private abortRequest: ((error?: Error) => void) | undefined;
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private limit = 0;
+  private statusCode = 0;
+  private headers: Dispatcher.ResponseData['headers'] = {};
+  private stream: Readable | undefined;
+  private settled = false;
+  private readonly onAbort = (): void => {
+    const reason: unknown = this.signal.reason;
+    const error = reason instanceof Error ? reason : new UpstreamError('aborted', 'request aborted');
+    if (this.stream !== undefined) destroyQuietly(this.stream, error);
+    else this.abortRequest?.(error);
+  };
+
+  constructor(
+    private readonly signal: AbortSignal,
+    private readonly maxBodyBytes: number,
+    private readonly resolve: (value: UpstreamExchange) => void,
+    private readonly reject: (error: UpstreamError) => void,
+  ) {
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    if (!this.signal.aborted) this.abortRequest = abort;
+    else abort(this.signal.reason instanceof Error ? this.signal.reason : new UpstreamError('aborted', 'request aborted'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx: the answer is still to come
+    const headers = parseHeaders(rawHeaders);
+    const type = headers['content-type'];
+    const streamed = statusCode >= 200 && statusCode < 300 && typeof type === 'string' && type.includes('text/event-stream');
+    const encoding = headers['content-encoding'];
+    if (streamed || (encoding !== undefined && encoding !== 'identity')) {
+      const body = new BodyReadable({ resume, abort: () => this.abortRequest?.(), contentType: typeof type === 'string' ? type : '' });
+      this.stream = body;
+      body.once('close', this.detach);
+      this.settle();
+      this.resolve({ kind: 'stream', response: { statusCode, headers, body: decoded(headers, body) } });
+      return true;
+    }
+    this.statusCode = statusCode;
+    this.headers = headers;
+    const ok = statusCode >= 200 && statusCode < 300;
+    this.limit = ok ? this.maxBodyBytes : maxErrorBodyBytes;
+    if (ok && Number(headers['content-length']) > this.limit) {
+      this.fail(new UpstreamError('bad_response', `the upstream body is larger than ${this.limit} bytes`));
+      return false;
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.stream !== undefined) return this.stream.push(chunk);
+    if (this.settled) return false;
+    if (this.size + chunk.length > this.limit) {
+      if (this.statusCode < 300) {
+        this.fail(new UpstreamError('bad_response', `the upstream body is larger than ${this.limit} bytes`));
+        return false;
+      }
+      // An error body: its first 64 KiB say enough.
+      this.parts.push(chunk.subarray(0, this.limit - this.size));
+      this.size = this.limit;
+      this.finish();
+      this.abortRequest?.();
+      return false;
+    }
+    this.parts.push(chunk);
+    this.size += chunk.length;
+    return true;
+  }
+
+  onComplete(): void {
+    if (this.stream !== undefined) this.stream.push(null);
+    else this.finish();
+  }
+
+  onError(error: Error): void {
+    const stream = this.stream;
+    if (stream !== undefined) {
+      // As undici's own handler: after the handlers already queued, so a reader sees what arrived first.
+      queueMicrotask(() => destroyQuietly(stream, error));
+      return;
+    }
+    if (this.settled) return;
+    this.settle();
+    this.reject(networkError(error, this.signal));
+  }
+
+  private finish(): void {
+    if (this.settled) return;
+    this.settle();
+    const bytes = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size);
+    this.resolve({ kind: 'whole', statusCode: this.statusCode, headers: this.headers, bytes });
+  }
+
+  private fail(error: UpstreamError): void {
+    this.settle();
+    this.reject(error);
+    this.abortRequest?.(error);
+  }
+
+  /** No more answers from this handler; the signal stays attached while a stream is being read. */
+  private settle(): void {
+    this.settled = true;
+    if (this.stream === undefined) this.detach();
+  }
+
+  private readonly detach = (): void => {
+    this.signal.removeEventListener('abort', this.onAbort);
+  };
+}
+
+function destroyQuietly(stream: Readable, error: Error): void {
+  if (stream.destroyed) return;
+  stream.on('error', ignore);
+  stream.destroy(error);
 }
 
 /**
@@ -112,18 +281,18 @@ export async function send(options: SendOptions): Promise<UpstreamResponse> {
  * any other, so a compression bomb stops at the cap. An encoding we cannot decode is left as is:
  * the parser then fails it as a bad response.
  */
-function decoded(response: Dispatcher.ResponseData): Readable {
-  const raw = response.headers['content-encoding'];
+function decoded(headers: Dispatcher.ResponseData['headers'], body: Readable): Readable {
+  const raw = headers['content-encoding'];
   const encoding = (Array.isArray(raw) ? raw.join(',') : (raw ?? '')).trim().toLowerCase();
-  if (encoding === '' || encoding === 'identity') return response.body;
+  if (encoding === '' || encoding === 'identity') return body;
   let decoder: NodeJS.ReadWriteStream & Readable;
   // Lenient flushing, as browsers: a stream cut at a chunk boundary still yields what arrived.
   if (encoding === 'gzip' || encoding === 'x-gzip') decoder = createGunzip({ flush: zlib.Z_SYNC_FLUSH, finishFlush: zlib.Z_SYNC_FLUSH });
   else if (encoding === 'deflate') decoder = createInflate({ flush: zlib.Z_SYNC_FLUSH, finishFlush: zlib.Z_SYNC_FLUSH });
   else if (encoding === 'br') decoder = createBrotliDecompress({ flush: zlib.BROTLI_OPERATION_FLUSH, finishFlush: zlib.BROTLI_OPERATION_FLUSH });
-  else return response.body;
+  else return body;
   // Destroying the decoder (a consumer that stops early) destroys the upstream body too.
-  return pipeline(response.body, decoder, ignore) as unknown as Readable;
+  return pipeline(body, decoder, ignore) as unknown as Readable;
 }
 
 /** `http://host:port/a/b?c` → origin `http://host:port`, path `/a/b?c` (no URL object per request). */
@@ -196,7 +365,7 @@ export async function readBounded(body: Readable, signal: AbortSignal | undefine
 
 /** Reads at most 64 KiB of a body as text (error bodies). */
 export async function readLimited(body: Readable, signal?: AbortSignal): Promise<string> {
-  return (await readBounded(body, signal, 64 * 1024, 'truncate')).toString('utf8');
+  return (await readBounded(body, signal, maxErrorBodyBytes, 'truncate')).toString('utf8');
 }
 
 /**
@@ -206,15 +375,23 @@ export async function readLimited(body: Readable, signal?: AbortSignal): Promise
 export async function errorFromResponse(response: UpstreamResponse, signal?: AbortSignal): Promise<UpstreamError> {
   const status = response.statusCode;
   if (status >= 300 && status < 400) {
-    // Never followed (it could take a key elsewhere) and never passed on as our own status.
     discardBody(response.body);
+    return errorFromStatus(status, response.headers, '');
+  }
+  const text = await readLimited(response.body, signal).catch(() => '');
+  return errorFromStatus(status, response.headers, text);
+}
+
+/** The same from an error body already read (`exchange`). */
+export function errorFromStatus(status: number, headers: Dispatcher.ResponseData['headers'], text: string): UpstreamError {
+  if (status >= 300 && status < 400) {
+    // Never followed (it could take a key elsewhere) and never passed on as our own status.
     return new UpstreamError('bad_response', `HTTP ${status}: the upstream answered with a redirect, which the gateway does not follow; check its base URL`, {
       status,
     });
   }
-  const text = await readLimited(response.body, signal).catch(() => '');
   const { message, code } = errorMessageFrom(text);
-  const retryAfter = parseRetryAfter(response.headers);
+  const retryAfter = parseRetryAfter(headers);
   return new UpstreamError(kindForStatus(status), `HTTP ${status}: ${message || 'no error message'}`, {
     status,
     code,

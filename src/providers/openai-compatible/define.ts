@@ -1,5 +1,5 @@
 import { UpstreamError } from '../../core/errors.js';
-import { defaultTimeouts, errorFromResponse, readBounded, send, type Timeouts } from '../../core/http.js';
+import { defaultTimeouts, errorFromResponse, errorFromStatus, exchange, readBounded, type Timeouts } from '../../core/http.js';
 import { declaredInfo, type ChatCall, type DeclaredProvider, type ChatResult, type ImageCall, type Provider } from '../../core/provider.js';
 import type { ChatChunk, ChatCompletion, ChatRequest } from '../../core/types.js';
 import { rawJson } from '../../core/normalize.js';
@@ -79,14 +79,21 @@ export function createOpenAICompatible(declaration: OpenAICompatibleDeclaration,
       accept: call.request.stream === true ? 'text/event-stream' : 'application/json',
     };
     if (call.apiKey !== undefined) headers.authorization = `Bearer ${call.apiKey}`;
-    const response = await send({
+    const reply = await exchange({
       method: 'POST',
       url: endpoint,
       headers,
       body: body(call.request),
       signal: call.signal,
       timeouts,
+      maxBodyBytes: call.limits.maxBodyBytes,
     });
+    if (reply.kind === 'whole') {
+      const text = reply.bytes.toString('utf8');
+      if (reply.statusCode < 200 || reply.statusCode >= 300) throw errorFromStatus(reply.statusCode, reply.headers, text);
+      return { type: 'completion', completion: parseCompletion(text) };
+    }
+    const response = reply.response;
     if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
     const contentType = String(response.headers['content-type'] ?? '');
     if (contentType.includes('text/event-stream')) {
