@@ -67,6 +67,12 @@ export interface OperationObserver {
   usage?(provider: string, usage: { prompt_tokens?: number; completion_tokens?: number }): void;
 }
 
+/** A time limit on the whole operation, all attempts together: past it the attempt under way is cut with `error()`. */
+export interface Deadline {
+  ms: number;
+  error(): UpstreamError;
+}
+
 /** What `run` gets for one attempt. */
 export interface AttemptScope {
   /** Aborts when the client leaves, the request's deadline passes, or `abort` is called. */
@@ -84,6 +90,7 @@ export interface AttemptScope {
  * leaves, the request's deadline passes or the attempt is abandoned; `abort`, for the attempt's own
  * deadlines; and `release`, which detaches the signal from the client, called once the attempt is
  * over (a stream keeps it until its end). The observer hears of each attempt as it starts and ends.
+ * A `deadline` ends the whole operation: the attempt (or the wait before a retry) under way is cut.
  */
 export async function failover<T>(
   plan: Plan,
@@ -91,6 +98,46 @@ export async function failover<T>(
   policy: RoutingPolicy,
   run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
   observer?: OperationObserver,
+  deadline?: Deadline,
+): Promise<{ value: T; provider: string; attempts: AttemptRecord[] }> {
+  // The deadline cuts what is under way directly (no signal linked to the client's for it).
+  let expired: UpstreamError | undefined;
+  let current: AbortController | undefined;
+  const timer =
+    deadline === undefined
+      ? undefined
+      : setTimeout(() => {
+          expired = deadline.error();
+          current?.abort(expired);
+        }, deadline.ms);
+  try {
+    return await attemptAll(plan, clientSignal, policy, run, observer, {
+      stopped: () => clientSignal.aborted || expired !== undefined,
+      reason: () => expired ?? (clientSignal.reason as unknown),
+      cutBy: (controller) => {
+        current = controller;
+        if (controller !== undefined && expired !== undefined) controller.abort(expired);
+      },
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether the operation is over (client gone or deadline passed), why, and where the deadline cuts. */
+interface Stop {
+  stopped(): boolean;
+  reason(): unknown;
+  cutBy(controller: AbortController | undefined): void;
+}
+
+async function attemptAll<T>(
+  plan: Plan,
+  clientSignal: AbortSignal,
+  policy: RoutingPolicy,
+  run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
+  observer: OperationObserver | undefined,
+  stop: Stop,
 ): Promise<{ value: T; provider: string; attempts: AttemptRecord[] }> {
   const records: AttemptRecord[] = [];
   const note = (record: AttemptRecord): void => {
@@ -101,7 +148,7 @@ export async function failover<T>(
   const lone = plan.attempts.length === 1;
   for (const attempt of plan.attempts) {
     const provider = attempt.entry.provider.id;
-    if (clientSignal.aborted) break;
+    if (stop.stopped()) break;
     if (attempt.blocked !== null) {
       const error = new UpstreamError(attempt.blocked.kind, attempt.blocked.message);
       note({ provider, outcome: error.kind, message: error.message, ms: 0 });
@@ -133,14 +180,14 @@ export async function failover<T>(
     for (;;) {
       const attemptStarted = performance.now();
       try {
-        const value = await once(attempt, clientSignal, run, release);
+        const value = await once(attempt, clientSignal, run, release, stop);
         policy.health.record(provider, 'ok', performance.now() - attemptStarted);
         note({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
         return { value, provider, attempts: records };
       } catch (caught) {
         if (!(caught instanceof UpstreamError)) policy.onInternalError?.(provider, caught);
         const error = asUpstreamError(caught, attempt);
-        if (clientSignal.aborted && error.kind === 'aborted') {
+        if (stop.stopped() && error.kind === 'aborted') {
           release?.();
           policy.health.settle(provider); // the client left: ends a probe, counts nothing
           note({ provider, outcome: 'aborted', message: error.message, ms: elapsed(started) });
@@ -149,7 +196,11 @@ export async function failover<T>(
         const wait = lone && retries < policy.retries && retryable.has(error.kind) ? backoff(policy, retries, error.retryAfter) : undefined;
         if (wait !== undefined && policy.health.admit(provider).allowed) {
           retries += 1;
-          const waited = await sleep(wait, true, { signal: clientSignal }).catch(() => false);
+          const pause = linkAbort(clientSignal);
+          stop.cutBy(pause.controller);
+          const waited = await sleep(wait, true, { signal: pause.signal }).catch(() => false);
+          stop.cutBy(undefined);
+          pause.unlink();
           if (waited === true) continue;
         }
         // One request is at most one failure in the provider's health, whatever its retries. Every
@@ -172,9 +223,9 @@ export async function failover<T>(
       }
     }
   }
-  if (clientSignal.aborted) {
+  if (stop.stopped()) {
     // The request's own deadline (a timeout reason) still gets the full account of its attempts.
-    const reason: unknown = clientSignal.reason;
+    const reason: unknown = stop.reason();
     if (!(reason instanceof UpstreamError) || reason.kind === 'aborted') throw new UpstreamError('aborted', 'the client went away');
     if (failures.at(-1) !== reason) {
       note({ provider: 'gateway', outcome: reason.kind, message: reason.message, ms: 0 });
@@ -192,9 +243,11 @@ async function once<T>(
   attempt: Attempt,
   clientSignal: AbortSignal,
   run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
-  onRelease?: () => void,
+  onRelease: (() => void) | undefined,
+  stop: Stop,
 ): Promise<T> {
   const link = linkAbort(clientSignal, (reason) => (reason instanceof UpstreamError ? reason : new UpstreamError('aborted', 'the client went away')));
+  stop.cutBy(link.controller);
   const scope: AttemptScope = {
     signal: link.signal,
     release:
@@ -209,6 +262,7 @@ async function once<T>(
   try {
     return await run(attempt, scope);
   } catch (error) {
+    stop.cutBy(undefined);
     link.unlink();
     link.controller.abort();
     // Aborted by a deadline: the deadline is the failure, whatever the provider made of the abort.

@@ -1,7 +1,6 @@
 import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
-import { linkAbort } from './abort.js';
-import { asUpstreamError, failover, type AttemptRecord, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
+import { asUpstreamError, failover, type AttemptRecord, type Deadline, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
 import { ignoredParams, requiredFeatures } from './features.js';
 import { servesModel } from './provider.js';
 import type { Registry } from './registry.js';
@@ -57,14 +56,15 @@ export async function runChat(
   observer?: OperationObserver,
 ): Promise<ChatOutcome> {
   const stream = request.stream === true;
-  const run = (signal: AbortSignal) =>
+  const run = (deadline?: Deadline) =>
     failover(
       plan,
-      signal,
+      clientSignal,
       policy,
       (attempt, scope) =>
         tryAttempt(attempt, request, stream, scope, policy, observer, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
       observer,
+      deadline,
     );
   const warn = (provider: string, translation: readonly string[]): string[] => {
     const entry = plan.attempts.find((attempt) => attempt.entry.provider.id === provider)?.entry;
@@ -77,22 +77,13 @@ export async function runChat(
         : [];
     return [...substituted, ...ignored, ...translation.map((warning) => `${provider}: ${warning}`)];
   };
-  if (stream) {
-    const { value, provider, attempts } = await run(clientSignal);
-    return { ...value, provider, attempts, warnings: warn(provider, value.translation) };
-  }
-  const deadline = linkAbort(clientSignal);
-  const timer = setTimeout(
-    () => deadline.controller.abort(new UpstreamError('timeout', `no complete answer within the request deadline of ${policy.requestMs} ms`)),
-    policy.requestMs,
+  // A stream has shown content before it is returned; a whole answer must come within the request deadline.
+  const { value, provider, attempts } = await run(
+    stream
+      ? undefined
+      : { ms: policy.requestMs, error: () => new UpstreamError('timeout', `no complete answer within the request deadline of ${policy.requestMs} ms`) },
   );
-  try {
-    const { value, provider, attempts } = await run(deadline.signal);
-    return { ...value, provider, attempts, warnings: warn(provider, value.translation) };
-  } finally {
-    clearTimeout(timer);
-    deadline.unlink();
-  }
+  return { ...value, provider, attempts, warnings: warn(provider, value.translation) };
 }
 
 type AttemptOutcome = ({ type: 'completion'; completion: ChatCompletion } | { type: 'stream'; head: ChatChunk[]; rest: AsyncIterator<ChatChunk> }) & {

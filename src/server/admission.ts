@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../core/errors.js';
+import { onClose, type RequestContext } from './context.js';
 
 /**
  * The requests that call upstreams (chat, images), admitted once their body has arrived: a client
@@ -18,7 +19,7 @@ export class Admission {
     return this.#cuts.size;
   }
 
-  admit(res: ServerResponse, cut: () => void): void {
+  admit(res: ServerResponse, context: RequestContext, cut: () => void): void {
     if (this.#cuts.size >= this.#max) {
       throw new ApiError(429, `The gateway is serving ${this.#cuts.size} requests, its limit; retry shortly.`, {
         type: 'rate_limit_error',
@@ -27,7 +28,7 @@ export class Admission {
       });
     }
     this.#cuts.set(res, cut);
-    res.once('close', () => this.#cuts.delete(res));
+    onClose(context, () => this.#cuts.delete(res));
   }
 
   /** Ends every admitted request now (shutdown past its grace period); returns how many. */

@@ -245,14 +245,15 @@ export function createApp(options: AppOptions): App {
     // Every request is logged and counted once it is over: answered, left by its client (499) or cut by shutdown.
     let label = 'unmatched';
     if (metrics !== undefined) context.metrics = metrics;
-    if (options.log || metrics !== undefined) {
-      res.once('close', () => {
-        if (options.log) logger.request(req, res, context, started, path);
-        if (metrics !== undefined) {
-          metrics.requestEnded(label, context.provider, finalStatus(res, context), (performance.now() - started) / 1000, Number(overheadMs(context)) / 1000);
-        }
-      });
-    }
+    // The request's one `close` listener (`close` is emitted once): what routes asked for (`onClose`), then the log and metrics.
+    res.on('close', () => {
+      const closers = context.closers;
+      if (closers !== undefined) for (const closer of closers) closer();
+      if (options.log) logger.request(req, res, context, started, path);
+      if (metrics !== undefined) {
+        metrics.requestEnded(label, context.provider, finalStatus(res, context), (performance.now() - started) / 1000, Number(overheadMs(context)) / 1000);
+      }
+    });
     req.once('error', () => res.destroy());
 
     if (cors === null) {

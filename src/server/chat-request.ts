@@ -42,9 +42,9 @@ export async function runChatRequest(
   if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
   const limited = takeKeyLimits(res, context);
   if (limited !== undefined) await limited;
-  const client = abortOnClientClose(res);
+  const client = abortOnClientClose(res, context);
   let writer: Pick<SseWriter, 'fail'> | undefined;
-  options.admission.admit(res, () => cutRequest(res, context, writer, client.abort, sendCutError));
+  options.admission.admit(res, context, () => cutRequest(res, context, writer, client.abort, sendCutError));
   try {
     const observer = withTokenAccounting(observerFor(context), context, options.policy);
     const outcome = await runChat(plan, input.request, client.signal, options.policy, observer);

@@ -1,19 +1,25 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError, UpstreamError } from '../core/errors.js';
 import { AllFailedError } from '../core/failover.js';
-import type { RequestContext } from './context.js';
+import { onClose, type RequestContext } from './context.js';
 import { describeAttempts } from './headers.js';
 import { sendError } from './respond.js';
 import type { SseWriter } from './sse.js';
 
-/** A signal that aborts when the client goes away before the response is finished. */
-export function abortOnClientClose(res: ServerResponse): { signal: AbortSignal; detach(): void; abort(reason: unknown): void } {
+/** A signal that aborts when the client goes away before the response is finished (until `detach`). */
+export function abortOnClientClose(res: ServerResponse, context: RequestContext): { signal: AbortSignal; detach(): void; abort(reason: unknown): void } {
   const controller = new AbortController();
-  const onClose = (): void => {
-    if (!res.writableFinished) controller.abort();
+  let attached = true;
+  onClose(context, () => {
+    if (attached && !res.writableFinished) controller.abort();
+  });
+  return {
+    signal: controller.signal,
+    detach: () => {
+      attached = false;
+    },
+    abort: (reason) => controller.abort(reason),
   };
-  res.once('close', onClose);
-  return { signal: controller.signal, detach: () => res.off('close', onClose), abort: (reason) => controller.abort(reason) };
 }
 
 /** The answer a request cut by shutdown gets: a 503, or an error event when its stream had started. */

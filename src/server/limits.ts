@@ -4,7 +4,7 @@ import type { OperationObserver, ProviderLimits, RoutingPolicy } from '../core/f
 import { MemoryRateLimiter, type LimitReason, type LimitRule, type LimitVerdict, type RateLimiter, type WindowState } from '../state/rate-limiter.js';
 import { SharedRateLimiter } from '../state/rate-limiter-redis.js';
 import type { SharedRedis } from '../state/redis.js';
-import type { RequestContext } from './context.js';
+import { onClose, type RequestContext } from './context.js';
 import { admittedKey, GatewayKeys, hasLimit, type GatewayKeyEntry } from './gateway-keys.js';
 
 /** What the limits are built from: the config file's `keys` and its providers' `limits`. */
@@ -79,7 +79,7 @@ async function admitUnderLimits(res: ServerResponse, context: RequestContext, na
   const verdict = await limiter.acquire(`key:${name}`, rule);
   Object.assign(context.headers, rateLimitHeaders(verdict));
   if (verdict.allowed) {
-    res.once('close', verdict.release);
+    onClose(context, verdict.release);
     return;
   }
   const retryAfter = seconds(verdict.retryAfterMs);

@@ -43,8 +43,8 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     const limited = takeKeyLimits(res, context);
     if (limited !== undefined) await limited;
 
-    const client = abortOnClientClose(res);
-    options.admission.admit(res, () => cutRequest(res, context, undefined, client.abort));
+    const client = abortOnClientClose(res, context);
+    options.admission.admit(res, context, () => cutRequest(res, context, undefined, client.abort));
     let outcome: ImagesOutcome;
     try {
       outcome = await runImages(plan, input.request, client.signal, options.policy, options.imageTimeoutMs, observerFor(context));

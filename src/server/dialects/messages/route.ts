@@ -73,7 +73,7 @@ export function createCountTokensRoute(options: Pick<ChatRouteOptions, 'registry
       const counter = attempt?.entry.provider;
       let why = 'token count is an estimate (characters / 4)';
       if (attempt !== undefined && counter?.countTokens !== undefined) {
-        const client = abortOnClientClose(res);
+        const client = abortOnClientClose(res, context);
         try {
           const count = await counter.countTokens({ ...request, model: attempt.model }, client.signal);
           sendJson(res, 200, { input_tokens: count }, { ...context.headers, 'x-interference-provider': counter.id });
