@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, UpstreamError, type FailureKind } from './errors.js';
 import type { HealthBook } from './health.js';
-import { linkAbort } from './abort.js';
+import { linkAbort, type AbortLike } from './abort.js';
 import type { UpstreamLimits } from './http.js';
 import type { Attempt, Plan } from './selection.js';
 
@@ -94,7 +94,7 @@ export interface AttemptScope {
  */
 export async function failover<T>(
   plan: Plan,
-  clientSignal: AbortSignal,
+  clientSignal: AbortLike,
   policy: RoutingPolicy,
   run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
   observer?: OperationObserver,
@@ -133,7 +133,7 @@ interface Stop {
 
 async function attemptAll<T>(
   plan: Plan,
-  clientSignal: AbortSignal,
+  clientSignal: AbortLike,
   policy: RoutingPolicy,
   run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
   observer: OperationObserver | undefined,
@@ -241,7 +241,7 @@ async function attemptAll<T>(
  */
 async function once<T>(
   attempt: Attempt,
-  clientSignal: AbortSignal,
+  clientSignal: AbortLike,
   run: (attempt: Attempt, scope: AttemptScope) => Promise<T>,
   onRelease: (() => void) | undefined,
   stop: Stop,

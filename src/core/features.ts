@@ -56,6 +56,23 @@ const alwaysRead = new Set(['model', 'messages', 'stream']);
  * client as warnings (`x-interference-warnings`) instead of silently.
  */
 export function ignoredParams(provider: ProviderInfo, request: ChatRequest): string[] {
-  const honoured = new Set(provider.params);
-  return Object.keys(request).filter((field) => !alwaysRead.has(field) && !honoured.has(field) && request[field] !== undefined && request[field] !== null);
+  const honoured = honouredBy(provider);
+  const ignored: string[] = [];
+  for (const field in request) {
+    if (alwaysRead.has(field) || honoured.has(field)) continue;
+    const value = request[field];
+    if (value !== undefined && value !== null) ignored.push(field);
+  }
+  return ignored;
+}
+
+/** A provider's params as a set, made once per params list (asked on every request). */
+const honouredSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+function honouredBy(provider: ProviderInfo): ReadonlySet<string> {
+  let set = honouredSets.get(provider.params);
+  if (set === undefined) {
+    set = new Set(provider.params);
+    honouredSets.set(provider.params, set);
+  }
+  return set;
 }

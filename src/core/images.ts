@@ -1,3 +1,4 @@
+import type { AbortLike } from './abort.js';
 import { UpstreamError } from './errors.js';
 import { failover, type AttemptRecord, type OperationObserver, type RoutingPolicy } from './failover.js';
 import type { Registry } from './registry.js';
@@ -29,7 +30,7 @@ export function planImages(registry: Registry, input: { provider: unknown; apiKe
 export async function runImages(
   plan: Plan,
   request: ImageRequest,
-  clientSignal: AbortSignal,
+  clientSignal: AbortLike,
   policy: RoutingPolicy,
   timeoutMs: number,
   observer?: OperationObserver,

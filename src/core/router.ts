@@ -1,5 +1,6 @@
 import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
+import type { AbortLike } from './abort.js';
 import { asUpstreamError, failover, type AttemptRecord, type Deadline, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
 import { ignoredParams, requiredFeatures } from './features.js';
 import { servesModel } from './provider.js';
@@ -51,7 +52,7 @@ export function planChat(registry: Registry, input: { provider: unknown; apiKey:
 export async function runChat(
   plan: Plan,
   request: ChatRequest,
-  clientSignal: AbortSignal,
+  clientSignal: AbortLike,
   policy: RoutingPolicy,
   observer?: OperationObserver,
 ): Promise<ChatOutcome> {

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { AbortLike } from '../core/abort.js';
 import { ApiError } from '../core/errors.js';
 import { planChat, runChat, type ChatOutcome } from '../core/router.js';
 import type { ChatChunk, ChatRequest } from '../core/types.js';
@@ -17,7 +18,7 @@ export interface ChatInFlight {
   /** Detaches the upstream work from the client's connection (once the answer is written). */
   detach(): void;
   /** Whether the client went away. */
-  readonly signal: AbortSignal;
+  readonly signal: AbortLike;
   /** The stream writer, once there is one: a shutdown then ends the stream with its failure event. */
   streamTo(writer: Pick<SseWriter, 'fail'>): void;
 }

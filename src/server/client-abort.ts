@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { ClientAbort, type AbortLike } from '../core/abort.js';
 import { ApiError, UpstreamError } from '../core/errors.js';
 import { AllFailedError } from '../core/failover.js';
 import { onClose, type RequestContext } from './context.js';
@@ -7,14 +8,14 @@ import { sendError } from './respond.js';
 import type { SseWriter } from './sse.js';
 
 /** A signal that aborts when the client goes away before the response is finished (until `detach`). */
-export function abortOnClientClose(res: ServerResponse, context: RequestContext): { signal: AbortSignal; detach(): void; abort(reason: unknown): void } {
-  const controller = new AbortController();
+export function abortOnClientClose(res: ServerResponse, context: RequestContext): { signal: AbortLike; detach(): void; abort(reason: unknown): void } {
+  const controller = new ClientAbort();
   let attached = true;
   onClose(context, () => {
     if (attached && !res.writableFinished) controller.abort();
   });
   return {
-    signal: controller.signal,
+    signal: controller,
     detach: () => {
       attached = false;
     },

@@ -60,11 +60,14 @@ export function createOpenAICompatible(declaration: OpenAICompatibleDeclaration,
       ? undefined
       : settings.imageBackend.create(declaration.images.baseUrl ?? declaration.baseUrl, timeouts);
 
+  const honoured = new Set(params);
   function body(request: ChatRequest): string {
+    // The request's own few fields, each checked against the params (not every param looked up).
     const out: Record<string, unknown> = {};
-    for (const param of params) {
-      const value = request[param];
-      if (value !== undefined) out[param] = value;
+    for (const field in request) {
+      if (!honoured.has(field)) continue;
+      const value = request[field];
+      if (value !== undefined) out[field] = value;
     }
     if (request.stream === true && streamUsage) {
       out.stream_options = { ...(request.stream_options ?? {}), include_usage: true };

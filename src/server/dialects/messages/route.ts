@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { linkAbort } from '../../../core/abort.js';
 import { ApiError, UpstreamError } from '../../../core/errors.js';
 import { planChat } from '../../../core/router.js';
 import type { ChatRequest } from '../../../core/types.js';
@@ -75,7 +76,8 @@ export function createCountTokensRoute(options: Pick<ChatRouteOptions, 'registry
       if (attempt !== undefined && counter?.countTokens !== undefined) {
         const client = abortOnClientClose(res, context);
         try {
-          const count = await counter.countTokens({ ...request, model: attempt.model }, client.signal);
+          const link = linkAbort(client.signal);
+          const count = await counter.countTokens({ ...request, model: attempt.model }, link.signal).finally(link.unlink);
           sendJson(res, 200, { input_tokens: count }, { ...context.headers, 'x-interference-provider': counter.id });
           return;
         } catch (error) {
