@@ -45,7 +45,7 @@ export async function runChatRequest(
   if (limited !== undefined) await limited;
   const client = abortOnClientClose(res, context);
   let writer: Pick<SseWriter, 'fail'> | undefined;
-  options.admission.admit(res, context, () => cutRequest(res, context, writer, client.abort, sendCutError));
+  options.admission.admit(context, () => cutRequest(res, context, writer, client.abort, sendCutError));
   try {
     const observer = withTokenAccounting(observerFor(context), context, options.policy);
     const outcome = await runChat(plan, input.request, client.signal, options.policy, observer);

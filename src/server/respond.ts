@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { ApiError } from '../core/errors.js';
+import { copyHeaders } from './headers.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   sendJsonText(res, status, JSON.stringify(body), headers);
@@ -9,7 +10,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 export function sendJsonText(res: ServerResponse, status: number, json: string, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return; // answered already (a shutdown cut) or gone
   const text = `${json}\n`; // the newline keeps curl output readable
-  const out: Record<string, string | number> = { ...headers };
+  const out: Record<string, string | number> = copyHeaders(headers);
   out['content-type'] = 'application/json; charset=utf-8';
   out['content-length'] = Buffer.byteLength(text);
   res.writeHead(status, out);

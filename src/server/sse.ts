@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { ApiError } from '../core/errors.js';
 import { rawJson, serialize } from '../core/normalize.js';
 import type { ChatChunk } from '../core/types.js';
+import { copyHeaders } from './headers.js';
 
 /**
  * How an entrance dialect frames the end of its stream: OpenAI's chat ends with `data: [DONE]` and
@@ -39,12 +40,11 @@ export class SseWriter {
     this.#res = res;
     this.#dialect = dialect;
     res.socket?.setNoDelay(true);
-    res.writeHead(200, {
-      ...headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      'x-accel-buffering': 'no',
-    });
+    const head = copyHeaders(headers);
+    head['content-type'] = 'text/event-stream; charset=utf-8';
+    head['cache-control'] = 'no-cache';
+    head['x-accel-buffering'] = 'no';
+    res.writeHead(200, head);
   }
 
   get closed(): boolean {

@@ -44,7 +44,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     if (limited !== undefined) await limited;
 
     const client = abortOnClientClose(res, context);
-    options.admission.admit(res, context, () => cutRequest(res, context, undefined, client.abort));
+    options.admission.admit(context, () => cutRequest(res, context, undefined, client.abort));
     let outcome: ImagesOutcome;
     try {
       outcome = await runImages(plan, input.request, client.signal, options.policy, options.imageTimeoutMs, observerFor(context));
