@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { discardBody, networkError } from './http.js';
 import { SseParser, type SseEvent } from './sse-parser.js';
 
@@ -44,7 +45,10 @@ class EventStreamReader<T> implements EventStream<T> {
   readonly #body: Readable;
   readonly #signal: AbortSignal;
   readonly #decoder: StreamDecoder<T>;
-  readonly #text = new TextDecoder();
+  /** UTF-8 across chunk boundaries (node's StringDecoder: several times cheaper per read than TextDecoder). */
+  readonly #text = new StringDecoder('utf8');
+  /** No text decoded yet: a leading byte order mark is dropped (as TextDecoder and the SSE spec do). */
+  #atStart = true;
   readonly #queue: T[] = [];
   #error: unknown;
   #ended = false;
@@ -92,7 +96,7 @@ class EventStreamReader<T> implements EventStream<T> {
   readonly #onData = (raw: Buffer): void => {
     if (this.#lastSeen() || this.#error !== undefined) return; // after the last event: read to the end, keep nothing
     try {
-      for (const item of this.#decoder.push(this.#text.decode(raw, { stream: true }))) this.#queue.push(item);
+      for (const item of this.#decoder.push(this.#decode(raw))) this.#queue.push(item);
     } catch (error) {
       // A broken or oversized event: stop reading now (the queue still goes out first).
       this.#error = error;
@@ -106,7 +110,7 @@ class EventStreamReader<T> implements EventStream<T> {
     this.#ended = true;
     if (!this.#lastSeen() && this.#error === undefined && !this.#closed) {
       try {
-        const tail = this.#text.decode();
+        const tail = this.#withoutBom(this.#text.end());
         if (tail !== '') for (const item of this.#decoder.push(tail)) this.#queue.push(item);
         for (const item of this.#decoder.end()) this.#queue.push(item);
       } catch (error) {
@@ -121,6 +125,17 @@ class EventStreamReader<T> implements EventStream<T> {
     this.#error ??= networkError(error, this.#signal);
     this.#notify();
   };
+
+  #decode(raw: Buffer): string {
+    const text = this.#text.write(raw);
+    return this.#atStart ? this.#withoutBom(text) : text;
+  }
+
+  #withoutBom(text: string): string {
+    if (!this.#atStart || text === '') return text;
+    this.#atStart = false;
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  }
 
   /** The protocol's last event was decoded (a method: the decoder changes it as it goes). */
   #lastSeen(): boolean {

@@ -13,6 +13,27 @@ import { UpstreamError } from '../../src/core/errors.js';
 const never = new AbortController().signal;
 
 describe('readEventStream', () => {
+  test('drops a leading byte order mark and keeps UTF-8 characters split across reads whole', async () => {
+    const body = new PassThrough();
+    const reader = readEventStream(body, never, sseDecoder(1024));
+    const bytes = Buffer.from('\uFEFFdata: héllo\n\ndata: wörld \u{1F600}\n\n');
+    // The BOM's 3 bytes, é's 2 and the emoji's 4 each cut across reads.
+    for (const cut of [
+      [0, 1],
+      [1, 2],
+      [2, 11],
+      [11, 13],
+      [13, 31],
+      [31, 32],
+      [32, bytes.length],
+    ])
+      body.write(bytes.subarray(cut[0], cut[1]));
+    body.end();
+    const data: string[] = [];
+    for await (const event of reader) data.push(event.data);
+    assert.deepEqual(data, ['héllo', 'wörld \u{1F600}']);
+  });
+
   test('pauses the body while the consumer lags, resumes as it catches up, and loses nothing', async () => {
     const body = new PassThrough();
     const reader = readEventStream(body, never, sseDecoder(1024));
