@@ -12,8 +12,7 @@ import { Admission } from './admission.js';
 import { createOriginPolicy } from './origin.js';
 import { sendError as sendOpenAIError, sendJson, toApiError } from './respond.js';
 import { getModel, getProvider, listModels, listProviderModels, listProviders } from './routes/catalog.js';
-import { createCountTokensRoute, createMessagesRoute, sendMessagesError } from './dialects/messages/route.js';
-import { createGetResponseRoute, createResponsesRoute } from './dialects/responses/index.js';
+import { sendMessagesError } from './dialects/messages/response.js';
 import { createChatRoute } from './routes/chat.js';
 import { createImagesRoute } from './routes/images.js';
 import type { ImageStore } from './image-store.js';
@@ -102,12 +101,14 @@ export function createApp(options: AppOptions): App {
   const chatOptions = { registry, policy, maxBodyBytes, bodyTimeoutMs, maxMessages: options.maxMessages, admission };
   const chat = createChatRoute(chatOptions);
   // The other entrance dialects run the same chat operation.
-  const messages = createMessagesRoute(chatOptions);
-  const countTokens = createCountTokensRoute(chatOptions);
+  // The Anthropic and Responses entrances load on their first request: their schemas and
+  // translators are ~2 MB of an idle gateway that may never see one.
+  const messages = lazyRoute(async () => (await import('./dialects/messages/route.js')).createMessagesRoute(chatOptions));
+  const countTokens = lazyRoute(async () => (await import('./dialects/messages/route.js')).createCountTokensRoute(chatOptions));
   // Local stores, each with a copy in Redis when replicas share state.
   const { responses: responseStore, images: store } = createStores(options.imagesDir, options.redis);
-  const responses = createResponsesRoute({ ...chatOptions, store: responseStore });
-  const getResponse = createGetResponseRoute(responseStore);
+  const responses = lazyRoute(async () => (await import('./dialects/responses/route.js')).createResponsesRoute({ ...chatOptions, store: responseStore }));
+  const getResponse = lazyRoute(async () => (await import('./dialects/responses/route.js')).createGetResponseRoute(responseStore));
   const images = createImagesRoute({
     registry,
     policy,
@@ -387,4 +388,15 @@ function safeDecode(value: string): string {
   } catch {
     return value;
   }
+}
+
+/** A route made on its first request, its module loaded then (once, whatever the concurrency). */
+function lazyRoute<A extends unknown[]>(make: () => Promise<(...args: A) => Promise<void> | void>): (...args: A) => Promise<void> {
+  let route: Promise<(...args: A) => Promise<void> | void> | undefined;
+  return async (...args) => {
+    route ??= make();
+    await (
+      await route
+    )(...args);
+  };
 }

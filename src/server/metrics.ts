@@ -19,6 +19,7 @@ export class GatewayMetrics {
   readonly #tokens: Counter<'provider' | 'kind'>;
   readonly #known: ReadonlySet<string>;
   /** Bounded: routes are templates, providers registry ids, statuses three digits. */
+  readonly #children = new Map<string, { inc(value?: number): void }>();
   readonly #series = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void }; overhead: { observe(value: number): void } }>();
 
   /** `redis`: the shared-state connection, when Redis is configured (its gauge is left out otherwise). */
@@ -121,7 +122,7 @@ export class GatewayMetrics {
   }
 
   attemptEnded(record: AttemptRecord): void {
-    this.#attempts.labels(record.provider, record.outcome).inc();
+    this.#child(this.#attempts, record.provider, record.outcome).inc();
   }
 
   failover(): void {
@@ -131,8 +132,19 @@ export class GatewayMetrics {
   tokens(provider: string, usage: { prompt_tokens?: number; completion_tokens?: number }): void {
     const prompt = usage.prompt_tokens;
     const completion = usage.completion_tokens;
-    if (typeof prompt === 'number' && Number.isFinite(prompt) && prompt > 0) this.#tokens.inc({ provider, kind: 'prompt' }, prompt);
-    if (typeof completion === 'number' && Number.isFinite(completion) && completion > 0) this.#tokens.inc({ provider, kind: 'completion' }, completion);
+    if (typeof prompt === 'number' && Number.isFinite(prompt) && prompt > 0) this.#child(this.#tokens, provider, 'prompt').inc(prompt);
+    if (typeof completion === 'number' && Number.isFinite(completion) && completion > 0) this.#child(this.#tokens, provider, 'completion').inc(completion);
+  }
+
+  /** A two-label counter's child, looked up once per label pair (labels come from bounded sets). */
+  #child(counter: Counter<'provider' | 'outcome'> | Counter<'provider' | 'kind'>, first: string, second: string): { inc(value?: number): void } {
+    const key = `${counter === this.#tokens ? 't' : 'a'}\u0000${first}\u0000${second}`;
+    let child = this.#children.get(key);
+    if (child === undefined) {
+      child = counter.labels(first, second);
+      this.#children.set(key, child);
+    }
+    return child;
   }
 
   /** The text exposition: this app's metrics and Node's process metrics. */

@@ -1,6 +1,7 @@
 import type { SharedRedis } from '../state/redis.js';
 import { RedisBlobs } from '../state/redis-blobs.js';
-import { ResponseStore, SharedResponseStore, type ResponseRepository } from './dialects/responses/index.js';
+import { SharedResponseStore } from './dialects/responses/shared-store.js';
+import { ResponseStore, type ResponseRepository } from './dialects/responses/store.js';
 import { ImageStore } from './image-store.js';
 import { SharedImages } from './shared-images.js';
 

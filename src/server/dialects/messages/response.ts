@@ -1,4 +1,6 @@
+import type { ServerResponse } from 'node:http';
 import type { ApiError } from '../../../core/errors.js';
+import { sendJson, toApiError } from '../../respond.js';
 import type { ChatChunk, ChatCompletion, FinishReason, Usage } from '../../../core/types.js';
 import type { SseDialect } from '../../sse.js';
 
@@ -39,6 +41,17 @@ function errorType(status: number): string {
     default:
       return status >= 500 ? 'api_error' : 'invalid_request_error';
   }
+}
+
+/** An error in Anthropic's shape (also for the app's own errors on these paths: 401, 405, 403…). */
+export function sendMessagesError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
+  const apiError = toApiError(error);
+  if (res.headersSent) {
+    if (!res.writableEnded) res.destroy(); // mid-body: only a reset tells the client
+    return;
+  }
+  const { status, body } = messagesError(apiError);
+  sendJson(res, status, body, { ...headers, ...apiError.headers });
 }
 
 /** Anthropic's stream: no terminator, a failure is `event: error`. */

@@ -12,7 +12,7 @@ import { sendJson, toApiError } from '../../respond.js';
 import type { ChatRouteOptions } from '../../routes/chat.js';
 import { SseWriter } from '../../sse.js';
 import { messagesToChat } from './request.js';
-import { completionToMessage, messagesError, messagesSse, MessagesStream, type MessagesEvent } from './response.js';
+import { completionToMessage, messagesSse, MessagesStream, sendMessagesError, type MessagesEvent } from './response.js';
 
 /** A stream quiet this long gets a `ping` event, as Anthropic's own streams do. */
 const pingMs = 15_000;
@@ -116,15 +116,4 @@ async function answeringErrors(res: ServerResponse, context: RequestContext, bod
     sendMessagesError(res, toApiError(error), context.headers);
     if (!(error instanceof ApiError)) throw error;
   }
-}
-
-/** An error in Anthropic's shape (also for the app's own errors on these paths: 401, 405, 403…). */
-export function sendMessagesError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
-  const apiError = toApiError(error);
-  if (res.headersSent) {
-    if (!res.writableEnded) res.destroy(); // mid-body: only a reset tells the client
-    return;
-  }
-  const { status, body } = messagesError(apiError);
-  sendJson(res, status, body, { ...headers, ...apiError.headers });
 }
