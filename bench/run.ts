@@ -227,6 +227,11 @@ function upstreamRequest(mode: Mode): BenchRequest {
   };
 }
 
+/** How the gateway reads an off switch in its environment (`0`, `off`, `false`, `no`). */
+function switchedOff(value: string | undefined): boolean {
+  return value !== undefined && /^(0|off|false|no)$/i.test(value.trim());
+}
+
 function usRequest(mode: Mode, provider = 'Bench'): BenchRequest {
   const body = { model: 'gpt-4o-mini', provider, messages, ...(mode === 'sse' ? { stream: true } : {}) };
   return { path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), stream: mode === 'sse' };
@@ -505,8 +510,9 @@ async function startOurs(
       HOME: home,
       PORT: '0',
       HOST: '127.0.0.1',
-      // The request log is off by default here; `INTERFERENCE_LOG=1 npm run bench` measures it on.
-      INTERFERENCE_LOG: process.env.INTERFERENCE_LOG ?? '0',
+      // The gateway as it ships: request log on (the speed issue's targets are set with it on);
+      // `INTERFERENCE_LOG=0 npm run bench` measures it without.
+      INTERFERENCE_LOG: process.env.INTERFERENCE_LOG ?? '1',
       // What metrics cost: `INTERFERENCE_METRICS=off npm run bench` runs the gateway without them.
       INTERFERENCE_METRICS: process.env.INTERFERENCE_METRICS ?? 'on',
       INTERFERENCE_CONFIG: configPath,
@@ -1797,7 +1803,7 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
     `## Interference benchmark, ${input.date.slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `Machine: ${input.host.cpu}, ${input.host.cores} cores, ${input.host.memoryGB} GB, ${input.host.kernel}, Node ${input.host.node}. ` +
-      `Interference ${versions.interference} (${input.gateway}), Portkey gateway ${versions.portkey} (hono ${versions.hono}, @hono/node-server ${versions.honoNodeServer}), autocannon ${versions.autocannon}. ` +
+      `Interference ${versions.interference} (${input.gateway}; request log ${switchedOff(process.env.INTERFERENCE_LOG) ? 'off' : 'on'}, metrics ${switchedOff(process.env.INTERFERENCE_METRICS) ? 'off' : 'on'}), Portkey gateway ${versions.portkey} (hono ${versions.hono}, @hono/node-server ${versions.honoNodeServer}), autocannon ${versions.autocannon}. ` +
       `Load generator, gateways and fake upstream share the machine, all on 127.0.0.1 (c=1 client: Node ${input.host.runnerNode}).`,
     '',
     `Load: autocannon, ${options.connections} connections, ${options.duration} s per run after ${options.warmup} s warm-ups (latency in whole ms). ` +
