@@ -4,7 +4,7 @@
  * exits, is interrupted or crashes, so a run never leaves anything behind.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 
 export interface Managed {
   name: string;
@@ -30,6 +30,12 @@ export interface StartOptions {
   /** Readiness: the first match of this in stdout+stderr. */
   ready: RegExp;
   timeoutMs?: number;
+  /**
+   * Sends the child's stderr to this file instead of a pipe to the runner (readiness is then also
+   * looked for in the file's first 64 KB): a request log goes to a file, as a service's would, and
+   * the runner, which is also the c=1 client, does not spend its own time reading it.
+   */
+  stderrFile?: string;
 }
 
 function track(name: string, child: ChildProcess, oneShot: boolean, onText?: (text: string) => void): Managed {
@@ -59,7 +65,9 @@ function track(name: string, child: ChildProcess, oneShot: boolean, onText?: (te
 
 /** Starts a long-running process and resolves once `ready` matched its output. */
 export async function start(options: StartOptions): Promise<{ proc: Managed; match: RegExpExecArray }> {
-  const child = spawn(options.command, options.args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stderrFd = options.stderrFile === undefined ? undefined : openSync(options.stderrFile, 'a');
+  const child = spawn(options.command, options.args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', stderrFd ?? 'pipe'] });
+  if (stderrFd !== undefined) closeSync(stderrFd); // the child has its own copy
   let seen = '';
   let onReady: ((match: RegExpExecArray) => void) | undefined;
   const proc = track(options.name, child, false, (text) => {
@@ -72,14 +80,28 @@ export async function start(options: StartOptions): Promise<{ proc: Managed; mat
       seen = '';
     }
   });
+  if (options.stderrFile !== undefined) {
+    const file = options.stderrFile;
+    const piped = proc.output;
+    proc.output = () => `${piped()}${fileTail(file)}`;
+  }
   const timeoutMs = options.timeoutMs ?? 30_000;
+  let poll: NodeJS.Timeout | undefined;
   try {
     const match = await new Promise<RegExpExecArray>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${options.name} not ready after ${timeoutMs} ms:\n${proc.output()}`)), timeoutMs);
       onReady = (m) => {
         clearTimeout(timer);
+        clearInterval(poll);
         resolve(m);
       };
+      const file = options.stderrFile;
+      if (file !== undefined) {
+        poll = setInterval(() => {
+          const found = options.ready.exec(fileHead(file));
+          if (found !== null) onReady?.(found);
+        }, 50);
+      }
       child.once('error', (error) => {
         clearTimeout(timer);
         reject(error);
@@ -93,6 +115,8 @@ export async function start(options: StartOptions): Promise<{ proc: Managed; mat
   } catch (error) {
     await stop(proc);
     throw error;
+  } finally {
+    clearInterval(poll);
   }
 }
 
@@ -273,4 +297,37 @@ export function sampleRss(pids: readonly number[], intervalMs = 200): Sampler {
       return max;
     },
   };
+}
+
+/** The last few KB of a file (a child's stderr sent to a file), or nothing. */
+function fileTail(file: string): string {
+  try {
+    const size = statSync(file).size;
+    const fd = openSync(file, 'r');
+    try {
+      const length = Math.min(size, TAIL_BYTES);
+      const buffer = Buffer.alloc(length);
+      readSync(fd, buffer, 0, length, size - length);
+      return buffer.toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+/** The first 64 KB of a file (where a child prints that it is ready), or nothing. */
+function fileHead(file: string): string {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buffer = Buffer.alloc(64 * 1024);
+      return buffer.toString('utf8', 0, readSync(fd, buffer, 0, buffer.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }

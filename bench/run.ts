@@ -522,6 +522,8 @@ async function startOurs(
     },
     cwd: home,
     ready: /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+    // The request log (one line per request on stderr) goes to a file, as a service's would.
+    stderrFile: path.join(home, `interference-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.stderr.log`),
   });
   return { proc, origin: match[1] as string };
 }
