@@ -94,12 +94,10 @@ export interface SendOptions {
  * `UpstreamError`s with the right kind; HTTP error statuses are returned as they are.
  */
 export async function send(options: SendOptions): Promise<UpstreamResponse> {
-  const { origin, path } = splitUrl(options.url);
-  const publicOnly = options.publicOnly === true;
-  if (publicOnly) assertPublicHost(new URL(origin).hostname); // an IP literal is never looked up
+  const { origin, path, agent } = target(options);
   let response: Dispatcher.ResponseData;
   try {
-    response = await api.request.call(agentFor(options.timeouts.connectMs, publicOnly), {
+    response = await api.request.call(agent, {
       origin,
       path,
       method: options.method,
@@ -113,6 +111,14 @@ export async function send(options: SendOptions): Promise<UpstreamResponse> {
     throw networkError(error, options.signal);
   }
   return { statusCode: response.statusCode, headers: response.headers, body: decoded(response.headers, response.body) };
+}
+
+/** Where a request goes: its origin and path, and the agent for it (a URL we were handed: public addresses only). */
+function target(options: SendOptions): { origin: string; path: string; agent: Agent } {
+  const { origin, path } = splitUrl(options.url);
+  const publicOnly = options.publicOnly === true;
+  if (publicOnly) assertPublicHost(new URL(origin).hostname); // an IP literal is never looked up
+  return { origin, path, agent: agentFor(options.timeouts.connectMs, publicOnly) };
 }
 
 /** An upstream's answer as `exchange` reads it: whole, or (a stream, a compressed body) as `send` returns it. */
@@ -130,14 +136,12 @@ export const maxErrorBodyBytes = 64 * 1024;
  * compressed, comes back as `send` returns it (decoded), for the caller to stream.
  */
 export function exchange(options: SendOptions & { maxBodyBytes: number }): Promise<UpstreamExchange> {
-  const { origin, path } = splitUrl(options.url);
-  const publicOnly = options.publicOnly === true;
-  if (publicOnly) assertPublicHost(new URL(origin).hostname);
+  const { origin, path, agent } = target(options);
   const { signal } = options;
   if (signal.aborted) return Promise.reject(networkError(signal.reason, signal));
   return new Promise((resolve, reject) => {
     const handler = new ExchangeHandler(signal, options.maxBodyBytes, resolve, reject);
-    agentFor(options.timeouts.connectMs, publicOnly).dispatch(
+    agent.dispatch(
       {
         origin,
         path,
@@ -163,8 +167,7 @@ class ExchangeHandler {
   private stream: Readable | undefined;
   private settled = false;
   private readonly onAbort = (): void => {
-    const reason: unknown = this.signal.reason;
-    const error = reason instanceof Error ? reason : new UpstreamError('aborted', 'request aborted');
+    const error = this.abortError();
     if (this.stream !== undefined) destroyQuietly(this.stream, error);
     else this.abortRequest?.(error);
   };
@@ -180,14 +183,15 @@ class ExchangeHandler {
 
   onConnect(abort: (error?: Error) => void): void {
     if (!this.signal.aborted) this.abortRequest = abort;
-    else abort(this.signal.reason instanceof Error ? this.signal.reason : new UpstreamError('aborted', 'request aborted'));
+    else abort(this.abortError());
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx: the answer is still to come
+    const ok = statusCode < 300;
     const headers = parseHeaders(rawHeaders);
     const type = headers['content-type'];
-    const streamed = statusCode >= 200 && statusCode < 300 && typeof type === 'string' && type.includes('text/event-stream');
+    const streamed = ok && typeof type === 'string' && type.includes('text/event-stream');
     const encoding = headers['content-encoding'];
     if (streamed || (encoding !== undefined && encoding !== 'identity')) {
       const body = new BodyReadable({ resume, abort: () => this.abortRequest?.(), contentType: typeof type === 'string' ? type : '' });
@@ -199,7 +203,6 @@ class ExchangeHandler {
     }
     this.statusCode = statusCode;
     this.headers = headers;
-    const ok = statusCode >= 200 && statusCode < 300;
     this.limit = ok ? this.maxBodyBytes : maxErrorBodyBytes;
     if (ok && Number(headers['content-length']) > this.limit) {
       this.fail(new UpstreamError('bad_response', `the upstream body is larger than ${this.limit} bytes`));
@@ -243,6 +246,12 @@ class ExchangeHandler {
     if (this.settled) return;
     this.settle();
     this.reject(networkError(error, this.signal));
+  }
+
+  /** The signal's reason when it is an error (a deadline's), else a plain abort. */
+  private abortError(): Error {
+    const reason: unknown = this.signal.reason;
+    return reason instanceof Error ? reason : new UpstreamError('aborted', 'request aborted');
   }
 
   private finish(): void {

@@ -57,16 +57,6 @@ export async function runChat(
   observer?: OperationObserver,
 ): Promise<ChatOutcome> {
   const stream = request.stream === true;
-  const run = (deadline?: Deadline) =>
-    failover(
-      plan,
-      clientSignal,
-      policy,
-      (attempt, scope) =>
-        tryAttempt(attempt, request, stream, scope, policy, observer, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
-      observer,
-      deadline,
-    );
   const warn = (provider: string, translation: readonly string[]): string[] => {
     const entry = plan.attempts.find((attempt) => attempt.entry.provider.id === provider)?.entry;
     const ignored =
@@ -79,10 +69,17 @@ export async function runChat(
     return [...substituted, ...ignored, ...translation.map((warning) => `${provider}: ${warning}`)];
   };
   // A stream has shown content before it is returned; a whole answer must come within the request deadline.
-  const { value, provider, attempts } = await run(
-    stream
-      ? undefined
-      : { ms: policy.requestMs, error: () => new UpstreamError('timeout', `no complete answer within the request deadline of ${policy.requestMs} ms`) },
+  const deadline: Deadline | undefined = stream
+    ? undefined
+    : { ms: policy.requestMs, error: () => new UpstreamError('timeout', `no complete answer within the request deadline of ${policy.requestMs} ms`) };
+  const { value, provider, attempts } = await failover(
+    plan,
+    clientSignal,
+    policy,
+    (attempt, scope) =>
+      tryAttempt(attempt, request, stream, scope, policy, observer, (error) => policy.health.record(attempt.entry.provider.id, error.kind, 0)),
+    observer,
+    deadline,
   );
   return { ...value, provider, attempts, warnings: warn(provider, value.translation) };
 }

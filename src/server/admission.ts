@@ -61,13 +61,9 @@ export class Admission {
   /** Ends every admitted request now (shutdown past its grace period); returns how many. */
   cutAll(): number {
     const cuts: Array<() => void> = [];
-    for (let entry = this.#head; entry !== undefined;) {
-      const next = entry.next;
+    for (let entry = this.#head; entry !== undefined; entry = entry.next) {
       if (entry.cut !== undefined) cuts.push(entry.cut);
-      entry.cut = undefined;
-      entry.prev = undefined;
-      entry.next = undefined;
-      entry = next;
+      entry.cut = undefined; // its request's close then removes nothing
     }
     this.#head = undefined;
     this.#size = 0;

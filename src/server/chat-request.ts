@@ -41,7 +41,7 @@ export async function runChatRequest(
   // A listed key: only its providers (a 403 when none is left), then its limits (a 429 past them).
   const plan = restrictPlan(planChat(options.registry, { ...input, bearer: context.clientBearer }), context);
   if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
-  const limited = takeKeyLimits(res, context);
+  const limited = takeKeyLimits(context);
   if (limited !== undefined) await limited;
   const client = abortOnClientClose(res, context);
   let writer: Pick<SseWriter, 'fail'> | undefined;

@@ -1,4 +1,3 @@
-import type { ServerResponse } from 'node:http';
 import { ApiError } from '../core/errors.js';
 import type { OperationObserver, ProviderLimits, RoutingPolicy } from '../core/failover.js';
 import { MemoryRateLimiter, type LimitReason, type LimitRule, type LimitVerdict, type RateLimiter, type WindowState } from '../state/rate-limiter.js';
@@ -67,14 +66,14 @@ function providerLimits(providers: LimitsSettings['providers'], limiter: RateLim
  * `x-ratelimit-*` headers go on the answer either way. Nothing to do for a request without a
  * limited key.
  */
-export function takeKeyLimits(res: ServerResponse, context: RequestContext): Promise<void> | undefined {
+export function takeKeyLimits(context: RequestContext): Promise<void> | undefined {
   const key = admittedKey(context);
   // No promise (and no turn of the event loop) for the usual request, which has no limited key.
   if (key?.limits === undefined) return undefined;
-  return admitUnderLimits(res, context, key.name, key.limits);
+  return admitUnderLimits(context, key.name, key.limits);
 }
 
-async function admitUnderLimits(res: ServerResponse, context: RequestContext, name: string, limits: { rule: LimitRule; limiter: RateLimiter }): Promise<void> {
+async function admitUnderLimits(context: RequestContext, name: string, limits: { rule: LimitRule; limiter: RateLimiter }): Promise<void> {
   const { rule, limiter } = limits;
   const verdict = await limiter.acquire(`key:${name}`, rule);
   Object.assign(context.headers, rateLimitHeaders(verdict));

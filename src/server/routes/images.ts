@@ -40,7 +40,7 @@ export function createImagesRoute(options: ImagesRouteOptions) {
     });
     const plan = restrictPlan(planned, context);
     if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
-    const limited = takeKeyLimits(res, context);
+    const limited = takeKeyLimits(context);
     if (limited !== undefined) await limited;
 
     const client = abortOnClientClose(res, context);
