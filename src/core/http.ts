@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate, constants as zlib } from 'node:zlib';
 import type { Agent as UndiciAgent, Dispatcher } from 'undici';
+import type { AbortLike, AbortState } from './abort.js';
 import { UpstreamError, kindForStatus, parseRetryAfter } from './errors.js';
 import { assertPublicHost, publicLookup } from './public-address.js';
 
@@ -114,7 +115,7 @@ export async function send(options: SendOptions): Promise<UpstreamResponse> {
 }
 
 /** Where a request goes: its origin and path, and the agent for it (a URL we were handed: public addresses only). */
-function target(options: SendOptions): { origin: string; path: string; agent: Agent } {
+function target(options: Pick<SendOptions, 'url' | 'publicOnly' | 'timeouts'>): { origin: string; path: string; agent: Agent } {
   const { origin, path } = splitUrl(options.url);
   const publicOnly = options.publicOnly === true;
   if (publicOnly) assertPublicHost(new URL(origin).hostname); // an IP literal is never looked up
@@ -135,7 +136,7 @@ export const maxErrorBodyBytes = 64 * 1024;
  * stream, no promise per chunk, no async resource. An event stream, or a body the upstream
  * compressed, comes back as `send` returns it (decoded), for the caller to stream.
  */
-export function exchange(options: SendOptions & { maxBodyBytes: number }): Promise<UpstreamExchange> {
+export function exchange(options: Omit<SendOptions, 'signal'> & { signal: AbortLike; maxBodyBytes: number }): Promise<UpstreamExchange> {
   const { origin, path, agent } = target(options);
   const { signal } = options;
   if (signal.aborted) return Promise.reject(networkError(signal.reason, signal));
@@ -173,7 +174,7 @@ class ExchangeHandler {
   };
 
   constructor(
-    private readonly signal: AbortSignal,
+    private readonly signal: AbortLike,
     private readonly maxBodyBytes: number,
     private readonly resolve: (value: UpstreamExchange) => void,
     private readonly reject: (error: UpstreamError) => void,
@@ -313,7 +314,7 @@ function splitUrl(url: string): { origin: string; path: string } {
 }
 
 /** Classifies an error thrown by undici (or by reading its body). */
-export function networkError(error: unknown, signal?: AbortSignal): UpstreamError {
+export function networkError(error: unknown, signal?: AbortState): UpstreamError {
   if (error instanceof UpstreamError) return error;
   if (signal?.aborted) {
     const reason: unknown = signal.reason;
@@ -350,7 +351,7 @@ export function networkError(error: unknown, signal?: AbortSignal): UpstreamErro
  * Reads a body, bounded by `limit` bytes: past it, `truncate` keeps the first `limit` bytes (error
  * bodies), `fail` throws (a reply too large to be what we asked for).
  */
-export async function readBounded(body: Readable, signal: AbortSignal | undefined, limit: number, overflow: 'truncate' | 'fail'): Promise<Buffer> {
+export async function readBounded(body: Readable, signal: AbortState | undefined, limit: number, overflow: 'truncate' | 'fail'): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   try {
@@ -373,7 +374,7 @@ export async function readBounded(body: Readable, signal: AbortSignal | undefine
 }
 
 /** Reads at most 64 KiB of a body as text (error bodies). */
-export async function readLimited(body: Readable, signal?: AbortSignal): Promise<string> {
+export async function readLimited(body: Readable, signal?: AbortState): Promise<string> {
   return (await readBounded(body, signal, maxErrorBodyBytes, 'truncate')).toString('utf8');
 }
 
@@ -381,7 +382,7 @@ export async function readLimited(body: Readable, signal?: AbortSignal): Promise
  * Turns a non-2xx upstream response into an UpstreamError, reading the message from the
  * shapes vendors use: OpenAI `{error:{message}}`, HF/Ollama `{error:"…"}`, `{message}`, `{detail}`.
  */
-export async function errorFromResponse(response: UpstreamResponse, signal?: AbortSignal): Promise<UpstreamError> {
+export async function errorFromResponse(response: UpstreamResponse, signal?: AbortState): Promise<UpstreamError> {
   const status = response.statusCode;
   if (status >= 300 && status < 400) {
     discardBody(response.body);

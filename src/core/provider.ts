@@ -1,3 +1,4 @@
+import type { AbortLike } from './abort.js';
 import type { UpstreamLimits } from './http.js';
 import type { ChatChunk, ChatCompletion, ChatRequest, ImageRequest, ImageResult } from './types.js';
 
@@ -79,6 +80,8 @@ export interface ChatCall {
   readonly apiKey: string | undefined;
   /** Aborted when the client goes away or the attempt times out. */
   readonly signal: AbortSignal;
+  /** The same abort, cheaper to listen to (`exchange` takes it): reading `signal` makes an AbortSignal, this does not. */
+  readonly cancellation?: AbortLike;
   /** What the provider may hold of the upstream's answer (body, one event). */
   readonly limits: UpstreamLimits;
 }

@@ -1,9 +1,10 @@
 import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
 import type { AbortLike } from './abort.js';
+import type { UpstreamLimits } from './http.js';
 import { asUpstreamError, failover, type AttemptRecord, type Deadline, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
 import { ignoredParams, requiredFeatures } from './features.js';
-import { servesModel } from './provider.js';
+import { servesModel, type ChatCall } from './provider.js';
 import type { Registry } from './registry.js';
 import { hasContent, normalizeChunk, normalizeCompletion } from './normalize.js';
 import { parseProviderField, planAttempts, type Attempt, type Plan } from './selection.js';
@@ -81,7 +82,48 @@ export async function runChat(
     observer,
     deadline,
   );
-  return { ...value, provider, attempts, warnings: warn(provider, value.translation) };
+  const warnings = warn(provider, value.translation);
+  // Built field by field, not spread from `value`: the spread kept each request's objects alive
+  // through young GCs (promotion per young GC measured at 250 KB with it, 100 KB without).
+  return value.type === 'completion'
+    ? { type: 'completion', provider, completion: value.completion, attempts, warnings }
+    : { type: 'stream', provider, head: value.head, rest: value.rest, attempts, warnings };
+}
+
+/**
+ * The request one attempt sends: the client's fields, with the provider's model and the stream
+ * flag. Copied in a loop, not spread: the spreads on this path held request objects through young
+ * GCs (see runChat). A `__proto__` field, which JSON.parse makes an own field, is not copied: here
+ * it would set the copy's prototype.
+ */
+function attemptRequest(request: ChatRequest, model: string, stream: boolean): ChatRequest {
+  const copy: Record<string, unknown> = {};
+  for (const field in request) if (field !== '__proto__') copy[field] = request[field];
+  copy.model = model;
+  copy.stream = stream;
+  return copy as ChatRequest;
+}
+
+/**
+ * What a provider gets for one attempt. `signal` is a getter (on the prototype: see failover's
+ * `Scope` for why not on the object), so that an AbortSignal is made only for the providers that
+ * read it; the gateway's own HTTP code takes `cancellation`.
+ */
+class AttemptCall implements ChatCall {
+  constructor(
+    readonly request: ChatRequest,
+    readonly apiKey: string | undefined,
+    readonly limits: UpstreamLimits,
+    private readonly scope: AttemptScope,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.scope.signal;
+  }
+
+  get cancellation(): AbortLike {
+    return this.scope.cancellation;
+  }
 }
 
 type AttemptOutcome = ({ type: 'completion'; completion: ChatCompletion } | { type: 'stream'; head: ChatChunk[]; rest: AsyncIterator<ChatChunk> }) & {
@@ -99,9 +141,9 @@ async function tryAttempt(
   onLateFailure: (error: UpstreamError) => void,
 ): Promise<AttemptOutcome> {
   const provider = attempt.entry.provider;
-  const { signal } = scope;
+  const { cancellation } = scope;
   if (provider.chat === undefined) throw new UpstreamError('bad_request', `${provider.id} does not do chat completions`);
-  const call = { request: { ...request, model: attempt.model, stream }, apiKey: attempt.apiKey, signal, limits: policy.limits };
+  const call = new AttemptCall(attemptRequest(request, attempt.model, stream), attempt.apiKey, policy.limits, scope);
   // Bytes that trickle in (keep-alives, empty chunks) keep the idle timer alive: this one only
   // stops for content.
   const firstContent = setTimeout(
@@ -179,7 +221,7 @@ async function tryAttempt(
         }
       } catch (caught) {
         const error = asUpstreamError(caught, attempt);
-        if (!signal.aborted) onLateFailure(error);
+        if (!cancellation.aborted) onLateFailure(error);
         throw error;
       }
     },

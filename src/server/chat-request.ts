@@ -39,7 +39,10 @@ export async function runChatRequest(
 ): Promise<ChatInFlight | undefined> {
   noteErrorFields(context, input);
   // A listed key: only its providers (a 403 when none is left), then its limits (a 429 past them).
-  const plan = restrictPlan(planChat(options.registry, { ...input, bearer: context.clientBearer }), context);
+  const plan = restrictPlan(
+    planChat(options.registry, { provider: input.provider, apiKey: input.apiKey, request: input.request, bearer: context.clientBearer }),
+    context,
+  );
   if (plan.unknown.length > 0) context.headers['x-interference-unknown-providers'] = unknownProvidersHeader(plan.unknown);
   const limited = takeKeyLimits(context);
   if (limited !== undefined) await limited;

@@ -82,12 +82,13 @@ export function createOpenAICompatible(declaration: OpenAICompatibleDeclaration,
       accept: call.request.stream === true ? 'text/event-stream' : 'application/json',
     };
     if (call.apiKey !== undefined) headers.authorization = `Bearer ${call.apiKey}`;
+    const cancellation = call.cancellation ?? call.signal;
     const reply = await exchange({
       method: 'POST',
       url: endpoint,
       headers,
       body: body(call.request),
-      signal: call.signal,
+      signal: cancellation,
       timeouts,
       maxBodyBytes: call.limits.maxBodyBytes,
     });
@@ -97,12 +98,12 @@ export function createOpenAICompatible(declaration: OpenAICompatibleDeclaration,
       return { type: 'completion', completion: parseCompletion(text) };
     }
     const response = reply.response;
-    if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, call.signal);
+    if (response.statusCode < 200 || response.statusCode >= 300) throw await errorFromResponse(response, cancellation);
     const contentType = String(response.headers['content-type'] ?? '');
     if (contentType.includes('text/event-stream')) {
-      return { type: 'stream', chunks: chunksFromSse(response.body, call.signal, call.limits.maxEventBytes, declaration.hooks?.mapChunk) };
+      return { type: 'stream', chunks: chunksFromSse(response.body, cancellation, call.limits.maxEventBytes, declaration.hooks?.mapChunk) };
     }
-    const text = (await readBounded(response.body, call.signal, call.limits.maxBodyBytes, 'fail')).toString('utf8');
+    const text = (await readBounded(response.body, cancellation, call.limits.maxBodyBytes, 'fail')).toString('utf8');
     return { type: 'completion', completion: parseCompletion(text) };
   }
 

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { AbortState } from '../../core/abort.js';
 import { UpstreamError } from '../../core/errors.js';
 import { readEventStream, type StreamDecoder } from '../../core/event-stream.js';
 import { errorMessageFrom } from '../../core/http.js';
@@ -15,7 +16,7 @@ import type { ChatChunk } from '../../core/types.js';
  */
 export function chunksFromSse(
   body: Readable,
-  signal: AbortSignal,
+  signal: AbortState,
   maxEventBytes = defaultMaxEventBytes,
   mapChunk?: (chunk: ChatChunk) => boolean,
 ): AsyncIterableIterator<ChatChunk> {
