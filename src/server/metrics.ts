@@ -1,166 +1,70 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as MetricsRegistry } from 'prom-client';
 import type { AttemptRecord } from '../core/failover.js';
 import type { HealthBook } from '../core/health.js';
 import type { Registry } from '../core/registry.js';
+import type { PrometheusMetrics } from './prometheus.js';
+
+/** Observations kept while prom-client loads (a few milliseconds); past this many, later ones are dropped. */
+const maxPending = 10_000;
 
 /**
- * The gateway's Prometheus metrics (prom-client). Each app has its own registry (tests run many
- * servers in one process); Node's process metrics are collected once per process and merged in at
- * scrape time. Labels are bounded: routes are templates, providers are registry ids, statuses and
- * outcomes are small sets.
+ * The gateway's metrics, as the request path records them. prom-client (and the OpenTelemetry API
+ * it imports) is loaded on the first observation or scrape, not at start: an idle gateway stays
+ * ~1.2 MB smaller. What is observed while it loads is recorded once it has loaded, so counting
+ * starts with the first request.
  */
 export class GatewayMetrics {
-  readonly #own = new MetricsRegistry();
-  readonly #requests: Counter<'route' | 'provider' | 'status'>;
-  readonly #duration: Histogram<'route' | 'provider'>;
-  readonly #overhead: Histogram<'route'>;
-  readonly #attempts: Counter<'provider' | 'outcome'>;
-  readonly #failovers: Counter;
-  readonly #tokens: Counter<'provider' | 'kind'>;
-  readonly #known: ReadonlySet<string>;
-  /** Bounded: routes are templates, providers registry ids, statuses three digits. */
-  readonly #children = new Map<string, { inc(value?: number): void }>();
-  readonly #series = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void }; overhead: { observe(value: number): void } }>();
+  readonly #create: () => Promise<PrometheusMetrics>;
+  #loaded: PrometheusMetrics | undefined;
+  #loading: Promise<PrometheusMetrics> | undefined;
+  #pending: Array<(metrics: PrometheusMetrics) => void> = [];
 
   /** `redis`: the shared-state connection, when Redis is configured (its gauge is left out otherwise). */
   constructor(registry: Registry, health: HealthBook, redis?: { readonly up: boolean }) {
-    const registers = [this.#own];
-    this.#known = new Set(registry.all().map((entry) => entry.provider.id));
-    this.#requests = new Counter({
-      name: 'interference_requests_total',
-      help: 'HTTP requests answered, by route template, provider that answered (empty if none) and status',
-      labelNames: ['route', 'provider', 'status'],
-      registers,
-    });
-    this.#duration = new Histogram({
-      name: 'interference_request_duration_seconds',
-      help: 'Time from the request to the end of its answer (a stream: its last byte), by route and provider',
-      labelNames: ['route', 'provider'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-      registers,
-    });
-    this.#overhead = new Histogram({
-      name: 'interference_overhead_seconds',
-      help: "The gateway's own time per request: the whole request minus the upstream attempts",
-      labelNames: ['route'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
-      registers,
-    });
-    this.#attempts = new Counter({
-      name: 'interference_attempts_total',
-      help: 'Upstream attempts, by provider and outcome (ok, or the failure kind: connection, timeout, rate_limit, auth, circuit_open, ...)',
-      labelNames: ['provider', 'outcome'],
-      registers,
-    });
-    this.#failovers = new Counter({
-      name: 'interference_failovers_total',
-      help: 'Times a request moved on to another provider after an attempt failed',
-      registers,
-    });
-    this.#tokens = new Counter({
-      name: 'interference_tokens_total',
-      help: 'Tokens the upstreams reported using, by provider and kind (prompt, completion)',
-      labelNames: ['provider', 'kind'],
-      registers,
-    });
-    new Gauge({
-      name: 'interference_provider_circuit_open',
-      help: "1 while a provider's circuit breaker is open or half-open (requests skip it or probe it), else 0",
-      labelNames: ['provider'],
-      registers,
-      collect() {
-        for (const entry of registry.all()) this.set({ provider: entry.provider.id }, health.snapshot(entry.provider.id).circuit === 'closed' ? 0 : 1);
-      },
-    });
-    if (redis !== undefined) {
-      new Gauge({
-        name: 'interference_redis_up',
-        help: '1 while Redis (shared state between replicas) is reachable, else 0 (each replica then serves from its local state)',
-        registers,
-        collect() {
-          this.set(redis.up ? 1 : 0);
-        },
-      });
-    }
-    const local = registry.all().find((entry) => entry.provider.load !== undefined)?.provider;
-    new Gauge({
-      name: 'interference_local_queue_depth',
-      help: 'Requests waiting for a sequence of the embedded model (those generating are in interference_local_running)',
-      registers,
-      collect() {
-        this.set(local?.load?.().waiting ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'interference_local_running',
-      help: 'Generations of the embedded model running now',
-      registers,
-      collect() {
-        this.set(local?.load?.().running ?? 0);
-      },
-    });
+    this.#create = async () => new (await import('./prometheus.js')).PrometheusMetrics(registry, health, redis);
   }
 
   /** A request is over (answered, left by its client, or cut). */
   requestEnded(route: string, provider: string | undefined, status: number, seconds: number, overheadSeconds: number): void {
-    const who = provider !== undefined && this.#known.has(provider) ? provider : '';
-    // On the hot path: the labelled children are looked up once per label set, then reused
-    // (prom-client would otherwise hash the label object on every call).
-    const key = `${route}\u0000${who}\u0000${status}`;
-    let series = this.#series.get(key);
-    if (series === undefined) {
-      series = {
-        requests: this.#requests.labels(route, who, String(status)),
-        duration: this.#duration.labels(route, who),
-        overhead: this.#overhead.labels(route),
-      };
-      this.#series.set(key, series);
-    }
-    series.requests.inc();
-    series.duration.observe(seconds);
-    series.overhead.observe(overheadSeconds);
+    const loaded = this.#loaded;
+    if (loaded !== undefined) loaded.requestEnded(route, provider, status, seconds, overheadSeconds);
+    else this.#later((metrics) => metrics.requestEnded(route, provider, status, seconds, overheadSeconds));
   }
 
   attemptEnded(record: AttemptRecord): void {
-    this.#child(this.#attempts, record.provider, record.outcome).inc();
+    const loaded = this.#loaded;
+    if (loaded !== undefined) loaded.attemptEnded(record);
+    else this.#later((metrics) => metrics.attemptEnded(record));
   }
 
   failover(): void {
-    this.#failovers.inc();
+    const loaded = this.#loaded;
+    if (loaded !== undefined) loaded.failover();
+    else this.#later((metrics) => metrics.failover());
   }
 
   tokens(provider: string, usage: { prompt_tokens?: number; completion_tokens?: number }): void {
-    const prompt = usage.prompt_tokens;
-    const completion = usage.completion_tokens;
-    if (typeof prompt === 'number' && Number.isFinite(prompt) && prompt > 0) this.#child(this.#tokens, provider, 'prompt').inc(prompt);
-    if (typeof completion === 'number' && Number.isFinite(completion) && completion > 0) this.#child(this.#tokens, provider, 'completion').inc(completion);
-  }
-
-  /** A two-label counter's child, looked up once per label pair (labels come from bounded sets). */
-  #child(counter: Counter<'provider' | 'outcome'> | Counter<'provider' | 'kind'>, first: string, second: string): { inc(value?: number): void } {
-    const key = `${counter === this.#tokens ? 't' : 'a'}\u0000${first}\u0000${second}`;
-    let child = this.#children.get(key);
-    if (child === undefined) {
-      child = counter.labels(first, second);
-      this.#children.set(key, child);
-    }
-    return child;
+    const loaded = this.#loaded;
+    if (loaded !== undefined) loaded.tokens(provider, usage);
+    else this.#later((metrics) => metrics.tokens(provider, usage));
   }
 
   /** The text exposition: this app's metrics and Node's process metrics. */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    const merged = MetricsRegistry.merge([processMetrics(), this.#own]);
-    return { contentType: merged.contentType, body: await merged.metrics() };
+    return (await this.#load()).scrape();
   }
-}
 
-let processRegistry: MetricsRegistry | undefined;
-
-/** Node's default metrics (CPU, memory, event loop lag, GC, handles), collected once per process. */
-function processMetrics(): MetricsRegistry {
-  if (processRegistry === undefined) {
-    processRegistry = new MetricsRegistry();
-    collectDefaultMetrics({ register: processRegistry });
+  #later(record: (metrics: PrometheusMetrics) => void): void {
+    if (this.#pending.length < maxPending) this.#pending.push(record);
+    void this.#load().catch(() => undefined); // a scrape reports a failure to load
   }
-  return processRegistry;
+
+  #load(): Promise<PrometheusMetrics> {
+    this.#loading ??= this.#create().then((metrics) => {
+      for (const record of this.#pending) record(metrics);
+      this.#pending = [];
+      this.#loaded = metrics;
+      return metrics;
+    });
+    return this.#loading;
+  }
 }
