@@ -12,7 +12,7 @@ import { GatewayMetrics } from './server/metrics.js';
 import type { SharedRedis } from './state/redis.js';
 import { SharedHealth } from './state/shared-health.js';
 import { createLimits } from './server/limits.js';
-import { logEvent } from './server/log.js';
+import { flushLog, logEvent } from './server/log.js';
 
 export interface RunningServer {
   server: Server;
@@ -173,6 +173,7 @@ export async function startServer(config: Config, registry: Registry = buildRegi
     sharedHealth?.close();
     await redis?.close();
     await closeAgents();
+    flushLog();
   }
 
   /** Past the grace period: every request still running gets its answer (an error event, a 503), then the sockets go. */

@@ -23,7 +23,7 @@ export async function readJsonObject(req: IncomingMessage, maxBytes: number, tim
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw invalidRequest('the request body must be a JSON object', null, 'invalid_json');
   }
-  const tooDeep = deeperThan(value, maxDepth);
+  const tooDeep = deeperThan(value as Record<string, unknown>, maxDepth);
   if (tooDeep !== null) throw invalidRequest(`the request body is nested more than ${maxDepth} levels deep`, tooDeep, 'invalid_json');
   return value as Record<string, unknown>;
 }
@@ -31,16 +31,38 @@ export async function readJsonObject(req: IncomingMessage, maxBytes: number, tim
 /** Deeper than any real request; serialising deeper values could overflow the stack. */
 const maxDepth = 64;
 
-/** The top-level field that holds a value nested deeper than `limit`, or null. Iterative: no recursion. */
-function deeperThan(root: object, limit: number): string | null {
-  for (const [field, value] of Object.entries(root)) {
-    const stack: Array<[unknown, number]> = [[value, 2]];
-    while (stack.length > 0) {
-      const [item, depth] = stack.pop() as [unknown, number];
-      if (typeof item !== 'object' || item === null) continue;
+/**
+ * The top-level field that holds a value nested deeper than `limit`, or null. Iterative (no
+ * recursion), with the objects still to visit and their depths in two plain arrays: no entry
+ * arrays or tuples per value.
+ */
+function deeperThan(root: Record<string, unknown>, limit: number): string | null {
+  const items: object[] = [];
+  const depths: number[] = [];
+  for (const field in root) {
+    const value = root[field];
+    if (typeof value !== 'object' || value === null) continue;
+    items.push(value);
+    depths.push(2);
+    while (items.length > 0) {
+      const item = items.pop() as object;
+      const depth = depths.pop() as number;
       if (depth > limit) return field;
-      for (const child of Array.isArray(item) ? item : Object.values(item)) {
-        if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+      if (Array.isArray(item)) {
+        for (const child of item as unknown[]) {
+          if (typeof child === 'object' && child !== null) {
+            items.push(child);
+            depths.push(depth + 1);
+          }
+        }
+        continue;
+      }
+      for (const key in item) {
+        const child = (item as Record<string, unknown>)[key];
+        if (typeof child === 'object' && child !== null) {
+          items.push(child);
+          depths.push(depth + 1);
+        }
       }
     }
   }
