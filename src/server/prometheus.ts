@@ -1,7 +1,8 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry as MetricsRegistry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry as MetricsRegistry } from 'prom-client';
 import type { AttemptRecord } from '../core/failover.js';
 import type { HealthBook } from '../core/health.js';
 import type { Registry } from '../core/registry.js';
+import { LabelledCounter, LabelledHistogram, type CounterChild, type HistogramChild } from './metric-series.js';
 
 /**
  * The gateway's Prometheus metrics (prom-client), loaded by `GatewayMetrics` on first use. Each app
@@ -11,58 +12,57 @@ import type { Registry } from '../core/registry.js';
  */
 export class PrometheusMetrics {
   readonly #own = new MetricsRegistry();
-  readonly #requests: Counter<'route' | 'provider' | 'status'>;
-  readonly #duration: Histogram<'route' | 'provider'>;
-  readonly #overhead: Histogram<'route'>;
-  readonly #attempts: Counter<'provider' | 'outcome'>;
+  readonly #requests: LabelledCounter;
+  readonly #duration: LabelledHistogram;
+  readonly #overhead: LabelledHistogram;
+  readonly #attempts: LabelledCounter;
   readonly #failovers: Counter;
-  readonly #tokens: Counter<'provider' | 'kind'>;
+  readonly #tokens: LabelledCounter;
   readonly #known: ReadonlySet<string>;
   /** Bounded: routes are templates, providers registry ids, statuses three digits. */
-  readonly #children = new Map<string, { inc(value?: number): void }>();
-  readonly #series = new Map<string, { requests: { inc(): void }; duration: { observe(value: number): void }; overhead: { observe(value: number): void } }>();
+  readonly #series = new Map<string, { requests: CounterChild; duration: HistogramChild; overhead: HistogramChild }>();
 
   /** `redis`: the shared-state connection, when Redis is configured (its gauge is left out otherwise). */
   constructor(registry: Registry, health: HealthBook, redis?: { readonly up: boolean }) {
     const registers = [this.#own];
     this.#known = new Set(registry.all().map((entry) => entry.provider.id));
-    this.#requests = new Counter({
-      name: 'interference_requests_total',
-      help: 'HTTP requests answered, by route template, provider that answered (empty if none) and status',
-      labelNames: ['route', 'provider', 'status'],
+    this.#requests = new LabelledCounter(
+      'interference_requests_total',
+      'HTTP requests answered, by route template, provider that answered (empty if none) and status',
+      ['route', 'provider', 'status'],
       registers,
-    });
-    this.#duration = new Histogram({
-      name: 'interference_request_duration_seconds',
-      help: 'Time from the request to the end of its answer (a stream: its last byte), by route and provider',
-      labelNames: ['route', 'provider'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    );
+    this.#duration = new LabelledHistogram(
+      'interference_request_duration_seconds',
+      'Time from the request to the end of its answer (a stream: its last byte), by route and provider',
+      ['route', 'provider'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
       registers,
-    });
-    this.#overhead = new Histogram({
-      name: 'interference_overhead_seconds',
-      help: "The gateway's own time per request: the whole request minus the upstream attempts",
-      labelNames: ['route'],
-      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+    );
+    this.#overhead = new LabelledHistogram(
+      'interference_overhead_seconds',
+      "The gateway's own time per request: the whole request minus the upstream attempts",
+      ['route'],
+      [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
-    });
-    this.#attempts = new Counter({
-      name: 'interference_attempts_total',
-      help: 'Upstream attempts, by provider and outcome (ok, or the failure kind: connection, timeout, rate_limit, auth, circuit_open, ...)',
-      labelNames: ['provider', 'outcome'],
+    );
+    this.#attempts = new LabelledCounter(
+      'interference_attempts_total',
+      'Upstream attempts, by provider and outcome (ok, or the failure kind: connection, timeout, rate_limit, auth, circuit_open, ...)',
+      ['provider', 'outcome'],
       registers,
-    });
+    );
     this.#failovers = new Counter({
       name: 'interference_failovers_total',
       help: 'Times a request moved on to another provider after an attempt failed',
       registers,
     });
-    this.#tokens = new Counter({
-      name: 'interference_tokens_total',
-      help: 'Tokens the upstreams reported using, by provider and kind (prompt, completion)',
-      labelNames: ['provider', 'kind'],
+    this.#tokens = new LabelledCounter(
+      'interference_tokens_total',
+      'Tokens the upstreams reported using, by provider and kind (prompt, completion)',
+      ['provider', 'kind'],
       registers,
-    });
+    );
     new Gauge({
       name: 'interference_provider_circuit_open',
       help: "1 while a provider's circuit breaker is open or half-open (requests skip it or probe it), else 0",
@@ -104,8 +104,7 @@ export class PrometheusMetrics {
   /** A request is over (answered, left by its client, or cut). */
   requestEnded(route: string, provider: string | undefined, status: number, seconds: number, overheadSeconds: number): void {
     const who = provider !== undefined && this.#known.has(provider) ? provider : '';
-    // On the hot path: the labelled children are looked up once per label set, then reused
-    // (prom-client would otherwise hash the label object on every call).
+    // On the hot path: one lookup for the three children of this label set.
     const key = `${route}\u0000${who}\u0000${status}`;
     let series = this.#series.get(key);
     if (series === undefined) {
@@ -122,7 +121,7 @@ export class PrometheusMetrics {
   }
 
   attemptEnded(record: AttemptRecord): void {
-    this.#child(this.#attempts, record.provider, record.outcome).inc();
+    this.#attempts.labels(record.provider, record.outcome).inc();
   }
 
   failover(): void {
@@ -132,19 +131,8 @@ export class PrometheusMetrics {
   tokens(provider: string, usage: { prompt_tokens?: number; completion_tokens?: number }): void {
     const prompt = usage.prompt_tokens;
     const completion = usage.completion_tokens;
-    if (typeof prompt === 'number' && Number.isFinite(prompt) && prompt > 0) this.#child(this.#tokens, provider, 'prompt').inc(prompt);
-    if (typeof completion === 'number' && Number.isFinite(completion) && completion > 0) this.#child(this.#tokens, provider, 'completion').inc(completion);
-  }
-
-  /** A two-label counter's child, looked up once per label pair (labels come from bounded sets). */
-  #child(counter: Counter<'provider' | 'outcome'> | Counter<'provider' | 'kind'>, first: string, second: string): { inc(value?: number): void } {
-    const key = `${counter === this.#tokens ? 't' : 'a'}\u0000${first}\u0000${second}`;
-    let child = this.#children.get(key);
-    if (child === undefined) {
-      child = counter.labels(first, second);
-      this.#children.set(key, child);
-    }
-    return child;
+    if (typeof prompt === 'number' && Number.isFinite(prompt) && prompt > 0) this.#tokens.labels(provider, 'prompt').inc(prompt);
+    if (typeof completion === 'number' && Number.isFinite(completion) && completion > 0) this.#tokens.labels(provider, 'completion').inc(completion);
   }
 
   /** The text exposition: this app's metrics and Node's process metrics. */
