@@ -15,7 +15,7 @@ export function createLogger(enabled: boolean): Logger {
   if (!enabled)
     return {
       request: () => undefined,
-      crash: (context, error) => writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }),
+      crash: (context, error) => writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }, true),
     };
   return {
     request(req, res, context, started, path) {
@@ -43,7 +43,7 @@ export function createLogger(enabled: boolean): Logger {
       writeLine(line);
     },
     crash(context, error) {
-      writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) });
+      writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }, true);
     },
   };
 }
@@ -55,22 +55,24 @@ function describe(error: unknown): string {
 
 /** A line for events that are not requests (shutdown, internal errors inside attempts). */
 export function logEvent(fields: Record<string, unknown>): void {
-  writeLine({ time: new Date().toISOString(), ...fields });
+  writeLine({ time: new Date().toISOString(), ...fields }, true);
 }
 
 /**
- * Lines are gathered and written together, at most `flushMs` after the first of them: stderr is
- * written synchronously, a system call each, which at one connection cost more per request than
- * building the line. Under load many requests share one write; a quiet server's line is out within
- * `flushMs`. Whatever is pending is written on shutdown and on exit.
+ * Request lines are gathered and written together, at most `flushMs` after the first of them:
+ * stderr is written synchronously, a system call each, which at one connection cost more per
+ * request than building the line. Under load many requests share one write; a quiet server's line
+ * is out within `flushMs`. Events and errors (`now`) go out at once, after what is pending.
+ * Whatever is pending is written on shutdown and on exit.
  */
 const flushMs = 20;
 let pending = '';
 let timer: NodeJS.Timeout | undefined;
 
-function writeLine(line: Record<string, unknown>): void {
+function writeLine(line: Record<string, unknown>, now = false): void {
   pending += `${JSON.stringify(line)}\n`;
-  timer ??= setTimeout(flushLog, flushMs).unref();
+  if (now) flushLog();
+  else timer ??= setTimeout(flushLog, flushMs).unref();
 }
 
 export function flushLog(): void {
