@@ -273,9 +273,9 @@ async function once<T>(
 }
 
 /**
- * An attempt's scope. A class, not an object literal with a `signal` getter: V8 makes a literal
- * with an accessor outside the young generation, and from there it held each request's objects
- * through young GCs (measured: 2.1 MB promoted per young GC instead of 0.25 MB).
+ * An attempt's scope. A class, not an object literal with a `signal` getter: such a literal held
+ * each request's objects through young GCs (measured: 2.1 MB promoted per young GC instead of
+ * 0.25 MB; bench/README.md, "GC, second finding").
  */
 class Scope implements AttemptScope {
   constructor(
