@@ -1,20 +1,6 @@
-/**
- * A child abort controller that follows a parent signal: it aborts when the parent does (with
- * `reason(parent.reason)`, the parent's own reason by default), including when the parent was
- * aborted already, and can also be aborted on its own. `unlink()` detaches it from the parent.
- */
-export interface LinkedAbort {
-  readonly controller: AbortController;
-  readonly signal: AbortSignal;
-  unlink(): void;
-}
-
+/** A child abort that follows `parent` (see `LinkedAbort`), with the parent's own reason by default. */
 export function linkAbort(parent: AbortLike, reason: (parentReason: unknown) => unknown = (parentReason) => parentReason): LinkedAbort {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(reason(parent.reason));
-  if (parent.aborted) onAbort();
-  else parent.addEventListener('abort', onAbort, { once: true });
-  return { controller, signal: controller.signal, unlink: () => parent.removeEventListener('abort', onAbort) };
+  return new LinkedAbort(parent, reason);
 }
 
 /** What reading an aborted operation's outcome needs: whether it was aborted, and why. */
@@ -25,7 +11,7 @@ export interface AbortState {
 
 /**
  * What an operation needs of the signal that ends it (the client's): an AbortSignal has it, and so
- * have the cheaper `ClientAbort` and `AttemptAbort`.
+ * have the cheaper `ClientAbort` and `LinkedAbort`.
  */
 export interface AbortLike extends AbortState {
   addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
@@ -70,12 +56,13 @@ class Abort implements AbortLike {
 export class ClientAbort extends Abort {}
 
 /**
- * One attempt's abort, linked to the request's: it aborts when the parent does (with
- * `reason(parent.reason)`), including when the parent was aborted already, and can be aborted on
- * its own (a deadline). The gateway's own HTTP code listens to it directly; `signal`, a real
- * AbortSignal for fetch and the libraries that need one, is made on first use only.
+ * A child abort that follows a parent (an attempt's, linked to its request's): it aborts when the
+ * parent does (with `reason(parent.reason)`), including when the parent was aborted already, and
+ * can be aborted on its own (a deadline). The gateway's own HTTP code listens to it directly;
+ * `signal`, a real AbortSignal for fetch and the libraries that need one, is made on first use
+ * only. `unlink()` detaches it from the parent.
  */
-export class AttemptAbort extends Abort {
+export class LinkedAbort extends Abort {
   readonly #parent: AbortLike;
   readonly #onParentAbort: () => void;
   #controller: AbortController | undefined;

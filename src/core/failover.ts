@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, UpstreamError, type FailureKind } from './errors.js';
 import type { HealthBook } from './health.js';
-import { AttemptAbort, linkAbort, type AbortLike } from './abort.js';
+import { linkAbort, type AbortLike, type LinkedAbort } from './abort.js';
 import type { UpstreamLimits } from './http.js';
 import type { Attempt, Plan } from './selection.js';
 
@@ -204,7 +204,7 @@ async function attemptAll<T>(
         if (wait !== undefined && policy.health.admit(provider).allowed) {
           retries += 1;
           const pause = linkAbort(clientSignal);
-          stop.cutBy(pause.controller);
+          stop.cutBy(pause);
           const waited = await sleep(wait, true, { signal: pause.signal }).catch(() => false);
           stop.cutBy(undefined);
           pause.unlink();
@@ -256,7 +256,7 @@ async function once<T>(
   onRelease: (() => void) | undefined,
   stop: Stop,
 ): Promise<T> {
-  const cut = new AttemptAbort(clientSignal, attemptReason);
+  const cut = linkAbort(clientSignal, attemptReason);
   stop.cutBy(cut);
   const scope = new Scope(cut, onRelease);
   try {
@@ -279,7 +279,7 @@ async function once<T>(
  */
 class Scope implements AttemptScope {
   constructor(
-    readonly cancellation: AttemptAbort,
+    readonly cancellation: LinkedAbort,
     private readonly onRelease: (() => void) | undefined,
   ) {}
 

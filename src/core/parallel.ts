@@ -6,19 +6,19 @@ import { linkAbort } from './abort.js';
  */
 export async function allOrCancel<T>(count: number, signal: AbortSignal, job: (index: number, signal: AbortSignal) => Promise<T>): Promise<T[]> {
   if (count === 1) return [await job(0, signal)];
-  const { controller, unlink } = linkAbort(signal);
+  const link = linkAbort(signal);
   try {
     const jobs = Array.from({ length: count }, (_, index) =>
-      job(index, controller.signal).catch((error: unknown) => {
-        controller.abort(error);
+      job(index, link.signal).catch((error: unknown) => {
+        link.abort(error);
         throw error;
       }),
     );
     const settled = await Promise.allSettled(jobs);
     const failed = settled.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-    if (failed !== undefined) throw controller.signal.reason ?? failed.reason;
+    if (failed !== undefined) throw link.reason ?? failed.reason;
     return settled.map((result) => (result as PromiseFulfilledResult<T>).value);
   } finally {
-    unlink();
+    link.unlink();
   }
 }

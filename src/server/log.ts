@@ -12,11 +12,10 @@ export interface Logger {
  * their outcome and time. It never prints bodies, headers or keys.
  */
 export function createLogger(enabled: boolean): Logger {
-  if (!enabled)
-    return {
-      request: () => undefined,
-      crash: (context, error) => writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }, true),
-    };
+  // An error of ours is logged whether or not requests are.
+  const crash = (context: RequestContext, error: unknown): void =>
+    writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }, true);
+  if (!enabled) return { request: () => undefined, crash };
   return {
     request(req, res, context, started, path) {
       // Logged at `close`: a response that never finished was left by its client (499, as
@@ -42,9 +41,7 @@ export function createLogger(enabled: boolean): Logger {
       if (context.firstContentMs !== undefined) line.first_content_ms = context.firstContentMs;
       writeLine(line);
     },
-    crash(context, error) {
-      writeLine({ time: new Date().toISOString(), level: 'error', id: context.id, error: describe(error) }, true);
-    },
+    crash,
   };
 }
 

@@ -1,16 +1,16 @@
 /**
- * The light aborts of src/core/abort.ts: a request's `ClientAbort` and an attempt's `AttemptAbort`
+ * The light aborts of src/core/abort.ts: a request's `ClientAbort` and an attempt's `LinkedAbort`
  * (linked to it, with a real AbortSignal made only on first use), as failover and the providers
  * rely on them.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { AttemptAbort, ClientAbort } from '../../src/core/abort.js';
+import { ClientAbort, linkAbort } from '../../src/core/abort.js';
 import { UpstreamError } from '../../src/core/errors.js';
 
 const asUpstream = (reason: unknown): UpstreamError => (reason instanceof UpstreamError ? reason : new UpstreamError('aborted', 'the client went away'));
 
-describe('ClientAbort and AttemptAbort', () => {
+describe('ClientAbort and LinkedAbort', () => {
   test('a client abort runs each listener once, with an AbortError by default; later aborts change nothing', () => {
     const client = new ClientAbort();
     let calls = 0;
@@ -26,7 +26,7 @@ describe('ClientAbort and AttemptAbort', () => {
 
   test('an attempt aborts with the parent, its reason mapped; after unlink it no longer follows', () => {
     const client = new ClientAbort();
-    const attempt = new AttemptAbort(client, asUpstream);
+    const attempt = linkAbort(client, asUpstream);
     let heard = 0;
     attempt.addEventListener('abort', () => void heard++);
     client.abort();
@@ -36,7 +36,7 @@ describe('ClientAbort and AttemptAbort', () => {
     assert.equal(heard, 1);
 
     const other = new ClientAbort();
-    const unlinked = new AttemptAbort(other, asUpstream);
+    const unlinked = linkAbort(other, asUpstream);
     unlinked.unlink();
     other.abort();
     assert.equal(unlinked.aborted, false);
@@ -45,14 +45,14 @@ describe('ClientAbort and AttemptAbort', () => {
   test('an attempt made under a parent that already aborted is aborted from the start', () => {
     const client = new ClientAbort();
     client.abort(new UpstreamError('timeout', 'deadline'));
-    const attempt = new AttemptAbort(client, asUpstream);
+    const attempt = linkAbort(client, asUpstream);
     assert.equal(attempt.aborted, true);
     assert.equal((attempt.reason as UpstreamError).kind, 'timeout');
   });
 
   test('an attempt aborted on its own (a deadline) leaves the parent alone', () => {
     const client = new ClientAbort();
-    const attempt = new AttemptAbort(client, asUpstream);
+    const attempt = linkAbort(client, asUpstream);
     const deadline = new UpstreamError('timeout', 'no content in time');
     attempt.abort(deadline);
     assert.equal(attempt.reason, deadline);
@@ -61,7 +61,7 @@ describe('ClientAbort and AttemptAbort', () => {
 
   test('its AbortSignal, read before or after the abort, is one signal that carries the same reason', () => {
     const client = new ClientAbort();
-    const early = new AttemptAbort(client, asUpstream);
+    const early = linkAbort(client, asUpstream);
     const signal = early.signal;
     assert.equal(early.signal, signal, 'made once');
     assert.equal(signal.aborted, false);
@@ -73,7 +73,7 @@ describe('ClientAbort and AttemptAbort', () => {
     assert.equal(signal.reason, deadline);
     assert.equal(heard, 1);
 
-    const late = new AttemptAbort(client, asUpstream);
+    const late = linkAbort(client, asUpstream);
     late.abort(deadline);
     assert.equal(late.signal.aborted, true);
     assert.equal(late.signal.reason, deadline);
@@ -81,7 +81,7 @@ describe('ClientAbort and AttemptAbort', () => {
 
   test('a removed listener is not called', () => {
     const client = new ClientAbort();
-    const attempt = new AttemptAbort(client, asUpstream);
+    const attempt = linkAbort(client, asUpstream);
     let calls = 0;
     const listener = (): void => void calls++;
     attempt.addEventListener('abort', listener);

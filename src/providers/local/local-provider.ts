@@ -278,7 +278,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
 
   /** Starts generating on a leased sequence; the lease is released when generation ends. */
   function generate(lib: LlamaCpp, lease: Lease<LlamaContextSequence>, plan: PromptPlan, settings: Sampling, signal: AbortSignal): Job {
-    const { controller, unlink } = linkAbort(signal);
+    const link = linkAbort(signal);
     const pieces = new PieceQueue();
     const sequence = lease.sequence;
     const meterStart = sequence.tokenMeter.getState();
@@ -286,7 +286,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
     const firstToken = new Promise<void>((resolve) => (markStarted = resolve));
     const common = {
       ...settings,
-      signal: controller.signal,
+      signal: link.signal,
       stopOnAbortSignal: true,
       onTextChunk: (text: string) => pieces.push(text),
       onToken: () => markStarted(),
@@ -315,7 +315,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       )
       .then(async (result) => {
         outcome = result;
-        unlink();
+        link.unlink();
         pieces.end();
         evaluator.dispose();
         await lease.release().catch((error: unknown) => options.log?.(`local: releasing a sequence failed: ${String(error)}`));
@@ -328,7 +328,7 @@ export function createLocalProvider(options: LocalOptions): LocalProvider {
       outcome: () => outcome,
       stop: (reason) => {
         stoppedBy ??= reason;
-        controller.abort(reason);
+        link.abort(reason);
       },
       stoppedBy: () => stoppedBy,
       pieces,

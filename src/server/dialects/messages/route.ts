@@ -77,7 +77,7 @@ export function createCountTokensRoute(options: Pick<ChatRouteOptions, 'registry
         const client = abortOnClientClose(res, context);
         try {
           const link = linkAbort(client.signal);
-          const count = await counter.countTokens({ ...request, model: attempt.model }, link.signal).finally(link.unlink);
+          const count = await counter.countTokens({ ...request, model: attempt.model }, link.signal).finally(() => link.unlink());
           sendJson(res, 200, { input_tokens: count }, { ...context.headers, 'x-interference-provider': counter.id });
           return;
         } catch (error) {
