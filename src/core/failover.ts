@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiError, UpstreamError, type FailureKind } from './errors.js';
 import type { HealthBook } from './health.js';
 import { linkAbort, type AbortLike, type LinkedAbort } from './abort.js';
+import { after } from './deadlines.js';
 import type { UpstreamLimits } from './http.js';
 import type { Attempt, Plan } from './selection.js';
 
@@ -108,10 +109,10 @@ export async function failover<T>(
   const timer =
     deadline === undefined
       ? undefined
-      : setTimeout(() => {
+      : after(deadline.ms, () => {
           expired = deadline.error();
           current?.abort(expired);
-        }, deadline.ms);
+        });
   try {
     return await attemptAll(plan, clientSignal, policy, run, observer, {
       stopped: () => clientSignal.aborted || expired !== undefined,
@@ -122,7 +123,7 @@ export async function failover<T>(
       },
     });
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
   }
 }
 

@@ -1,6 +1,7 @@
 import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
 import type { AbortLike } from './abort.js';
+import { after } from './deadlines.js';
 import type { UpstreamLimits } from './http.js';
 import { asUpstreamError, failover, type AttemptRecord, type Deadline, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
 import { ignoredParams, requiredFeatures } from './features.js';
@@ -146,14 +147,13 @@ async function tryAttempt(
   const call = new AttemptCall(attemptRequest(request, attempt.model, stream), attempt.apiKey, policy.limits, scope);
   // Bytes that trickle in (keep-alives, empty chunks) keep the idle timer alive: this one only
   // stops for content.
-  const firstContent = setTimeout(
-    () => scope.abort(new UpstreamError('timeout', `no content within the first-content deadline of ${policy.firstContentMs} ms`)),
-    policy.firstContentMs,
+  const firstContent = after(policy.firstContentMs, () =>
+    scope.abort(new UpstreamError('timeout', `no content within the first-content deadline of ${policy.firstContentMs} ms`)),
   );
   const attemptStarted = performance.now();
   let arrived = false;
   const contentArrived = (): void => {
-    clearTimeout(firstContent);
+    firstContent.cancel();
     if (arrived) return;
     arrived = true;
     observer?.firstContent?.(provider.id, performance.now() - attemptStarted);
@@ -168,7 +168,7 @@ async function tryAttempt(
       if (normalized.usage) observer?.usage?.(provider.id, normalized.usage);
       return { type: 'completion', completion: normalized, translation: result.warnings ?? [] };
     } finally {
-      clearTimeout(firstContent);
+      firstContent.cancel();
       scope.release();
     }
   }
@@ -206,7 +206,7 @@ async function tryAttempt(
     await iterator?.return?.().catch(() => undefined);
     throw error;
   } finally {
-    clearTimeout(firstContent);
+    firstContent.cancel();
   }
   const chunks = iterator;
   // The client signal stays linked to this attempt for the rest of the stream.

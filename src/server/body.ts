@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ApiError, invalidRequest } from '../core/errors.js';
+import { after } from '../core/deadlines.js';
 
 /**
  * Reads and parses a JSON request body, bounded by `maxBytes` (413 past it). An empty body,
@@ -77,10 +78,10 @@ function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Pr
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
-    const timer = setTimeout(() => {
+    const deadline = after(timeoutMs, () => {
       cleanup();
       reject(new ApiError(408, `the request body did not arrive within ${timeoutMs} ms`, { code: 'request_timeout', headers: { connection: 'close' } }));
-    }, timeoutMs);
+    });
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > maxBytes) {
@@ -100,7 +101,7 @@ function readBody(req: IncomingMessage, maxBytes: number, timeoutMs: number): Pr
       reject(new ApiError(400, `the request body could not be read (${error.message})`, { code: 'body_read_error' }));
     };
     const cleanup = (): void => {
-      clearTimeout(timer);
+      deadline.cancel();
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
