@@ -6,6 +6,7 @@ import { errorMessageFrom } from '../../core/http.js';
 import { rawJson } from '../../core/normalize.js';
 import { SseParser, defaultMaxEventBytes } from '../../core/sse-parser.js';
 import type { ChatChunk } from '../../core/types.js';
+import { ChunkTemplate } from './chunk-template.js';
 
 /**
  * Reads an OpenAI-style SSE body (`data: <chunk>` … `data: [DONE]`) as chunk objects, as the bytes
@@ -31,6 +32,10 @@ class ChunkDecoder implements StreamDecoder<ChatChunk> {
   #finished = false;
 
   readonly #mapChunk: ((chunk: ChatChunk) => boolean) | undefined;
+  /** The last event of the common form (see ChunkTemplate): the next ones like it are not parsed again. */
+  #template: ChunkTemplate | undefined;
+  /** Events parsed in full since the template last matched: past `maxMisses`, no more templates are made. */
+  #misses = 0;
 
   constructor(maxEventBytes: number, mapChunk: ((chunk: ChatChunk) => boolean) | undefined) {
     this.#parser = new SseParser(maxEventBytes);
@@ -50,20 +55,32 @@ class ChunkDecoder implements StreamDecoder<ChatChunk> {
   #chunks(events: ReadonlyArray<{ event: string; data: string }>): ChatChunk[] {
     const chunks: ChatChunk[] = [];
     for (const event of events) {
-      const chunk = parseEvent(event.event, event.data);
+      const known = event.event === 'message' ? this.#template?.read(event.data) : undefined;
+      const chunk = known ?? parseEvent(event.event, event.data);
       if (chunk === 'done') {
         this.done = true;
         break;
       }
       if (chunk === null) continue;
+      if (known !== undefined) this.#misses = 0;
       // A vendor's fix changes the object: the upstream's own text no longer says the same.
-      if (this.#mapChunk?.(chunk) === true) delete (chunk as { [rawJson]?: string })[rawJson];
+      const mapped = this.#mapChunk?.(chunk) === true;
+      if (mapped) delete (chunk as { [rawJson]?: string })[rawJson];
+      else if (known === undefined && this.#misses++ < maxMisses && event.event === 'message') {
+        this.#template = ChunkTemplate.from(event.data, chunk) ?? this.#template;
+      }
       if (chunk.choices.some((choice) => choice?.finish_reason != null)) this.#finished = true;
       chunks.push(chunk);
     }
     return chunks;
   }
 }
+
+/**
+ * A stream whose events never match their predecessor (a field that changes in every event, such
+ * as OpenAI's `obfuscation`) stops trying templates after this many events parsed in full.
+ */
+const maxMisses = 8;
 
 function parseEvent(name: string, data: string): ChatChunk | 'done' | null {
   if (data === '[DONE]') return 'done';
