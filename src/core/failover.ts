@@ -190,7 +190,9 @@ async function attemptAll<T>(
       try {
         const value = await once(attempt, clientSignal, run, release, stop);
         policy.health.record(provider, 'ok', performance.now() - attemptStarted);
-        note({ provider, outcome: 'ok', ms: elapsed(started), ...(retries > 0 ? { retries } : {}) });
+        const record: AttemptRecord = { provider, outcome: 'ok', ms: elapsed(started) };
+        if (retries > 0) record.retries = retries;
+        note(record);
         return { value, provider, attempts: records };
       } catch (caught) {
         if (!(caught instanceof UpstreamError)) policy.onInternalError?.(provider, caught);

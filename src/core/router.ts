@@ -36,12 +36,14 @@ export function planChat(registry: Registry, input: { provider: unknown; apiKey:
     provider = model;
     model = '';
   }
+  // No spread of a conditional field: spread literals on this path held request objects through
+  // young GCs (see runChat).
   return planAttempts(registry, {
     preference: parseProviderField(provider),
     model,
     apiKey: input.apiKey,
     needs: requiredFeatures(input.request),
-    ...(input.bearer === undefined ? {} : { bearer: input.bearer }),
+    bearer: input.bearer,
   });
 }
 

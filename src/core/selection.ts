@@ -51,11 +51,11 @@ export function parseProviderField(value: unknown): ProviderPreference {
     const ids = value.split(/[\s,]+/).filter((id) => id !== '');
     if (ids.length === 0) return none;
     checkIds(ids, 'provider');
-    return { ...none, order: ids, allowFallbacks: false, single: ids.length === 1 };
+    return { order: ids, only: null, ignore: [], allowFallbacks: false, single: ids.length === 1 };
   }
   if (Array.isArray(value)) {
     const ids = idList(value, 'provider');
-    return ids.length === 0 ? none : { ...none, order: ids, allowFallbacks: false };
+    return ids.length === 0 ? none : { order: ids, only: null, ignore: [], allowFallbacks: false, single: false };
   }
   if (typeof value === 'object') {
     const record = value as Record<string, unknown>;

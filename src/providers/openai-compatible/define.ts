@@ -70,7 +70,12 @@ export function createOpenAICompatible(declaration: OpenAICompatibleDeclaration,
       if (value !== undefined) out[field] = value;
     }
     if (request.stream === true && streamUsage) {
-      out.stream_options = { ...(request.stream_options ?? {}), include_usage: true };
+      // Copied in a loop, not spread (see core/router.ts attemptRequest); `__proto__` is not a field to copy.
+      const options: Record<string, unknown> = {};
+      const asked = request.stream_options as Record<string, unknown> | undefined;
+      for (const key in asked) if (key !== '__proto__') options[key] = asked[key];
+      options.include_usage = true;
+      out.stream_options = options;
     }
     declaration.hooks?.mapRequest?.(out);
     return JSON.stringify(out);
