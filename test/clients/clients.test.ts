@@ -28,13 +28,17 @@ interface Outcome {
   stderr: string;
 }
 
-/** Runs a program to its end; never rejects on a non-zero exit (the outcome says it). */
+/**
+ * Runs a program to its end; never rejects on a non-zero exit (the outcome says it). The limit is
+ * generous: eighteen programs start at once under tsx on two cores, and one of them once needed
+ * more than 30 s while the rest of the suite ran beside it.
+ */
 function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Outcome> {
   return new Promise((resolve) => {
     execFile(
       command,
       args,
-      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 30_000 },
+      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 90_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
         resolve({ code, stdout, stderr });
