@@ -34,7 +34,8 @@ export class ChunkTemplate {
     const delta = (choice as { delta?: unknown }).delta;
     if (typeof delta !== 'object' || delta === null || !flatBesides(delta, 'content')) return undefined;
     const content = (delta as { content?: unknown }).content;
-    if (typeof content !== 'string') return undefined;
+    // An empty content is the role-only opening event's: the events after it have no `role`.
+    if (typeof content !== 'string' || content === '') return undefined;
 
     const key = data.indexOf('"content":');
     if (key === -1 || data.lastIndexOf('"content":') !== key) return undefined;
