@@ -21,6 +21,27 @@ const unexpected: string[] = [];
 const TAIL_BYTES = 8192;
 let report: (line: string) => void = () => undefined;
 
+/**
+ * `--pin`: the core each process runs on, by its name (undefined: wherever the scheduler puts it).
+ * Set with `pinProcesses`; applied with `taskset` to every thread of a process as it starts
+ * (threads made later inherit it) and to the runner itself.
+ */
+let coreOf: ((name: string) => number | undefined) | undefined;
+
+export function pinProcesses(rule: (name: string) => number | undefined, runnerCore: number): void {
+  coreOf = rule;
+  pin('runner', process.pid, runnerCore);
+}
+
+function pin(name: string, pid: number, core: number | undefined): void {
+  if (core === undefined) return;
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+  } catch (error) {
+    throw new Error(`--pin: taskset could not pin ${name} (pid ${pid}) to core ${core}: ${(error as Error).message}`);
+  }
+}
+
 export interface StartOptions {
   name: string;
   command: string;
@@ -50,6 +71,7 @@ function track(name: string, child: ChildProcess, oneShot: boolean, onText?: (te
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const managed: Managed = { name, child, pid: child.pid, output: () => tail, exited: () => exited };
+  pin(name, child.pid, coreOf?.(name));
   child.once('exit', (code, signal) => {
     exited = true;
     running.delete(managed);

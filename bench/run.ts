@@ -39,6 +39,7 @@ import {
 import {
   cpuSeconds,
   installCleanup,
+  pinProcesses,
   managedPids,
   peakRssMB,
   systemBusySeconds,
@@ -124,6 +125,8 @@ interface Options {
   failoverSamples: number;
   /** Extra load runs when one was disturbed by other processes. */
   retries: number;
+  /** --pin: the measured targets on core 1; the runner (load and c=1 client), the fake and Redis on core 0. */
+  pin: boolean;
 }
 
 function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options {
@@ -145,12 +148,13 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
     'retries',
     'no-build',
     'profile',
+    'pin',
     'help',
   ];
   for (const name of flags.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name} (known: ${known.map((k) => `--${k}`).join(' ')})`);
   if (flags.has('help')) {
     process.stderr.write(
-      'npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--skip-redis] [--rounds=N] [--duration=S] [--connections=N] [--samples=N] [--retries=N] [--no-build] [--profile]\n',
+      'npm run bench [-- --quick] [--skip-portkey] [--skip-proxies] [--skip-redis] [--rounds=N] [--duration=S] [--connections=N] [--samples=N] [--retries=N] [--no-build] [--profile] [--pin]\n',
     );
     process.exit(0);
   }
@@ -183,12 +187,16 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Options 
     deadProviders: quick ? 4 : 12,
     failoverSamples: quick ? 100 : 500,
     retries: Math.round(num('retries', 'BENCH_RETRIES', quick ? 0 : 1, 0, 5)),
+    pin: bool('pin', 'BENCH_PIN'),
   };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Targets
 // ---------------------------------------------------------------------------------------------
+
+/** The processes whose cost is measured (their names in processes.ts): on core 1 under --pin. */
+const measuredProcesses = new Set(['interference', 'portkey', 'proxy-raw', 'proxy-parse']);
 
 /**
  * proxy-raw is the floor: a node:http + undici proxy that moves bytes and parses nothing.
@@ -1155,12 +1163,14 @@ function version(packageDir: string): string {
 async function main(): Promise<void> {
   installCleanup(log);
   const options = parseOptions(process.argv.slice(2), process.env);
+  if (options.pin) pinProcesses((name) => (measuredProcesses.has(name) ? 1 : 0), 0);
   const host = machine();
   const date = new Date().toISOString();
   log(
     `${host.cpu}, ${host.cores} cores, node ${host.node}; c=${options.connections}, ${options.duration}s per run` +
       `${options.measureRounds > 1 ? `, ${options.measureRounds} rounds (medians)` : ''}${options.quick ? ' (quick)' : ''}` +
-      `${options.skipPortkey ? ', Portkey skipped' : ''}${options.skipProxies ? ', minimal proxies skipped' : ''}${options.skipRedis ? ', Redis skipped' : ''}`,
+      `${options.skipPortkey ? ', Portkey skipped' : ''}${options.skipProxies ? ', minimal proxies skipped' : ''}${options.skipRedis ? ', Redis skipped' : ''}` +
+      `${options.pin ? ', pinned (targets on core 1, load, c=1 client, fake and Redis on core 0)' : ''}`,
   );
   const resultsDir = path.join(benchDir, 'results');
   mkdirSync(resultsDir, { recursive: true });
@@ -1420,7 +1430,8 @@ async function main(): Promise<void> {
       redis,
     });
     // A smoke run must not replace the figures of the last full run (the README's source).
-    const resultsFile = path.join(resultsDir, options.quick ? 'quick.json' : 'latest.json');
+    // A pinned run is the second view of the same code, kept beside the unpinned one.
+    const resultsFile = path.join(resultsDir, options.quick ? 'quick.json' : options.pin ? 'pinned.json' : 'latest.json');
     writeFileSync(resultsFile, `${JSON.stringify(report.json, null, 2)}\n`);
     process.stdout.write(`${report.markdown}\n`);
     log(`results written to ${path.relative(repoRoot, resultsFile)}`);
@@ -1806,7 +1817,10 @@ function buildReport(input: ReportInput): { markdown: string; json: Record<strin
     '',
     `Machine: ${input.host.cpu}, ${input.host.cores} cores, ${input.host.memoryGB} GB, ${input.host.kernel}, Node ${input.host.node}. ` +
       `Interference ${versions.interference} (${input.gateway}; request log ${switchedOff(process.env.INTERFERENCE_LOG) ? 'off' : 'on'}, metrics ${switchedOff(process.env.INTERFERENCE_METRICS) ? 'off' : 'on'}), Portkey gateway ${versions.portkey} (hono ${versions.hono}, @hono/node-server ${versions.honoNodeServer}), autocannon ${versions.autocannon}. ` +
-      `Load generator, gateways and fake upstream share the machine, all on 127.0.0.1 (c=1 client: Node ${input.host.runnerNode}).`,
+      `Load generator, gateways and fake upstream share the machine, all on 127.0.0.1 (c=1 client: Node ${input.host.runnerNode}).` +
+      (options.pin
+        ? ' **Pinned** (`--pin`, taskset): the measured targets (Interference, the minimal proxies, Portkey) on core 1; the load generator, the c=1 client, the fake upstream and Redis on core 0.'
+        : ''),
     '',
     `Load: autocannon, ${options.connections} connections, ${options.duration} s per run after ${options.warmup} s warm-ups (latency in whole ms). ` +
       `c=1: ${options.samples} sequential keep-alive requests per row (Portkey SSE: ${options.portkeyStreamSamples}), µs timer, ${options.rounds} interleaved rounds; added = row − direct at the same percentile. ` +
