@@ -27,6 +27,8 @@ export function after(ms: number, fire: () => void): PendingDeadline {
   return list.add(fire);
 }
 
+const maxDelayMs = 2 ** 31 - 1;
+
 /** The lists by duration: durations are configured values, so there are a handful. */
 const lists = new Map<number, DeadlineList>();
 
@@ -51,6 +53,8 @@ class DeadlineList {
   #tail: DeadlineNode | undefined;
   /** The Node timer, while one is armed (for the head, or for a head since cancelled). */
   #timer: NodeJS.Timeout | undefined;
+  /** Firing expired deadlines: one set meanwhile (a fired one may set another) arms nothing yet. */
+  #waking = false;
 
   constructor(readonly ms: number) {}
 
@@ -64,7 +68,7 @@ class DeadlineList {
     }
     this.#tail = node;
     // An armed timer wakes no later than this node's expiry (it was armed for an earlier one).
-    if (this.#timer === undefined) this.#arm(node.at);
+    if (this.#timer === undefined && !this.#waking) this.#arm(node.at);
     return node;
   }
 
@@ -81,11 +85,13 @@ class DeadlineList {
   }
 
   #arm(at: number): void {
-    this.#timer = setTimeout(this.#wake, Math.max(1, Math.ceil(at - performance.now()))).unref();
+    // Node fires a delay past 2^31 - 1 ms at once: a longer one wakes at that bound and re-arms.
+    this.#timer = setTimeout(this.#wake, Math.min(maxDelayMs, Math.max(1, Math.ceil(at - performance.now())))).unref();
   }
 
   readonly #wake = (): void => {
     this.#timer = undefined;
+    this.#waking = true;
     const now = performance.now();
     let node = this.#head;
     while (node !== undefined && node.at <= now) {
@@ -100,6 +106,8 @@ class DeadlineList {
       }
       node = this.#head;
     }
+    this.#waking = false;
+    // One timer, for the earliest deadline left (those set while firing included).
     if (node !== undefined) this.#arm(node.at);
   };
 }

@@ -53,6 +53,33 @@ describe('deadlines', () => {
     assert.ok(firedAfter >= 14, `fired after ${firedAfter} ms`);
   });
 
+  test('a deadline set while its list fires (by a fired one) fires its own full duration later', async () => {
+    let firstAt: number | undefined;
+    let secondAfter: number | undefined;
+    after(15, () => {
+      firstAt = performance.now();
+      after(15, () => (secondAfter = performance.now() - (firstAt as number)));
+    });
+    await sleep(80);
+    assert.ok(firstAt !== undefined && secondAfter !== undefined, 'both fired');
+    assert.ok(secondAfter >= 14, `the second fired ${secondAfter} ms after the first`);
+  });
+
+  test('a duration past what a Node timer holds (2^31 - 1 ms) does not fire at once', async () => {
+    // Node would fire such a timer after 1 ms, with a TimeoutOverflowWarning, and the list would
+    // wake every millisecond: the list arms at most 2^31 - 1 ms and re-arms.
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    let fired = false;
+    const far = after(2 ** 31 + 1000, () => (fired = true));
+    await sleep(30);
+    process.off('warning', onWarning);
+    assert.equal(fired, false);
+    assert.deepEqual(warnings, []);
+    far.cancel();
+  });
+
   test('one that throws does not stop the others on its list; the error is reported as uncaught', async () => {
     const uncaught: unknown[] = [];
     const onUncaught = (error: unknown): void => void uncaught.push(error);
