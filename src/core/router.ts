@@ -1,6 +1,7 @@
 import { completionFromChunks, chunksFromCompletion } from './aggregate.js';
 import { UpstreamError } from './errors.js';
 import type { AbortLike } from './abort.js';
+import { copyFields } from './copy.js';
 import { after } from './deadlines.js';
 import type { UpstreamLimits } from './http.js';
 import { asUpstreamError, failover, type AttemptRecord, type Deadline, type AttemptScope, type OperationObserver, type RoutingPolicy } from './failover.js';
@@ -94,14 +95,11 @@ export async function runChat(
 }
 
 /**
- * The request one attempt sends: the client's fields, with the provider's model and the stream
- * flag. Copied in a loop, not spread: the spreads on this path held request objects through young
- * GCs (see runChat). A `__proto__` field, which JSON.parse makes an own field, is not copied: here
- * it would set the copy's prototype.
+ * The request one attempt sends: the client's fields (copied without a spread, see `copyFields`),
+ * with the provider's model and the stream flag.
  */
 function attemptRequest(request: ChatRequest, model: string, stream: boolean): ChatRequest {
-  const copy: Record<string, unknown> = {};
-  for (const field in request) if (field !== '__proto__') copy[field] = request[field];
+  const copy = copyFields(request);
   copy.model = model;
   copy.stream = stream;
   return copy as ChatRequest;

@@ -3,6 +3,7 @@ import { defaultTimeouts, errorFromResponse, errorFromStatus, exchange, readBoun
 import { declaredInfo, type ChatCall, type DeclaredProvider, type ChatResult, type ImageCall, type Provider } from '../../core/provider.js';
 import type { ChatChunk, ChatCompletion, ChatRequest } from '../../core/types.js';
 import { rawJson } from '../../core/normalize.js';
+import { copyFields } from '../../core/copy.js';
 import { chatParamsWithout } from '../../core/params.js';
 import { chunksFromSse } from './sse-chunks.js';
 import type { ImageResult } from '../../core/types.js';
@@ -70,10 +71,7 @@ export function createOpenAICompatible(declaration: OpenAICompatibleDeclaration,
       if (value !== undefined) out[field] = value;
     }
     if (request.stream === true && streamUsage) {
-      // Copied in a loop, not spread (see core/router.ts attemptRequest); `__proto__` is not a field to copy.
-      const options: Record<string, unknown> = {};
-      const asked = request.stream_options as Record<string, unknown> | undefined;
-      for (const key in asked) if (key !== '__proto__') options[key] = asked[key];
+      const options = copyFields(request.stream_options);
       options.include_usage = true;
       out.stream_options = options;
     }
