@@ -1,4 +1,5 @@
 import type { AbortLike } from './abort.js';
+import { after } from './deadlines.js';
 import { UpstreamError } from './errors.js';
 import { failover, type AttemptRecord, type OperationObserver, type RoutingPolicy } from './failover.js';
 import type { Registry } from './registry.js';
@@ -40,7 +41,7 @@ export async function runImages(
     clientSignal,
     policy,
     async (attempt, scope) => {
-      const timer = setTimeout(() => scope.abort(new UpstreamError('timeout', `no image within ${timeoutMs} ms`)), timeoutMs);
+      const deadline = after(timeoutMs, () => scope.abort(new UpstreamError('timeout', `no image within ${timeoutMs} ms`)));
       try {
         const generate = attempt.entry.provider.images;
         if (generate === undefined) throw new UpstreamError('bad_request', `${attempt.entry.provider.id} does not generate images`);
@@ -48,7 +49,7 @@ export async function runImages(
         if (result.images.length === 0) throw new UpstreamError('bad_response', 'the provider returned no image');
         return result;
       } finally {
-        clearTimeout(timer);
+        deadline.cancel();
         scope.release();
       }
     },
