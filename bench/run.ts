@@ -1143,7 +1143,8 @@ function machine(): Machine {
   }
   return {
     cpu,
-    cores: os.availableParallelism(),
+    // The machine's cores, not this process's: under --pin the runner itself is pinned to one.
+    cores: os.cpus().length,
     memoryGB: Math.round(os.totalmem() / 2 ** 30),
     node,
     nodePath: nodeBin,
