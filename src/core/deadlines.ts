@@ -2,9 +2,9 @@
  * Per-request deadlines (the body read, the request deadline, the first-content and image
  * deadlines) without a Node timer each. Every deadline of one duration goes into one list, in
  * the order it was set, which is also the order it expires in; one unref'd Node timer per list
- * wakes at the head's expiry, fires what has expired and sleeps until the next head. Setting and cancelling a deadline
- * is linking and unlinking a node; a Node `Timeout` per request, with its async id and list
- * bookkeeping, cost more (bench/README.md, "Against the floor").
+ * wakes at the head's expiry, fires what has expired and sleeps until the next head. Setting and
+ * cancelling a deadline is linking and unlinking a node; a Node `Timeout` per request, with its
+ * async id and list bookkeeping, cost more (bench/README.md, "Against the floor").
  *
  * The timer is unref'd, as node:http's own request timeouts are: a deadline guards work that holds
  * the process open by itself (a socket, an upstream request), and never keeps an idle process

@@ -9,8 +9,8 @@ const maxPending = 10_000;
 /**
  * The gateway's metrics, as the request path records them. prom-client (and the OpenTelemetry API
  * it imports) is loaded on the first observation or scrape, not at start: an idle gateway stays
- * ~2 MB smaller (62.1 against 59.8 MB, side by side). What is observed while it loads is recorded once it has loaded, so counting
- * starts with the first request.
+ * ~2 MB smaller (62.1 against 59.8 MB, side by side). What is observed while it loads is recorded
+ * once it has loaded, so counting starts with the first request.
  */
 export class GatewayMetrics {
   readonly #create: () => Promise<PrometheusMetrics>;
